@@ -1,0 +1,424 @@
+//! The desired state a user writes: `StreamApp.spec`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    EnvVar, LocalObjectReference, PodSecurityContext, Probe, ResourceRequirements, SecurityContext,
+    Toleration,
+};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::status::StreamAppStatus;
+
+/// A stateful Kafka Streams application: the operator runs it as a StatefulSet with one
+/// persistent state volume per instance, a headless Service and the settings Kafka Streams
+/// needs to keep its state local and its rebalances calm.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "kstreams.dev",
+    version = "v1alpha1",
+    kind = "StreamApp",
+    plural = "streamapps",
+    shortname = "ksapp",
+    category = "kstreams",
+    namespaced,
+    status = "StreamAppStatus",
+    derive = "PartialEq",
+    doc = "A stateful Kafka Streams application run by kstreams-operator.",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas", description = "Desired instances"),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas", description = "Instances that are Ready"),
+    printcolumn(name = "Status", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", description = "Why the app is or is not Ready"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new(
+        "(has(self.spec.applicationId) ? self.spec.applicationId : self.metadata.name) == (has(oldSelf.spec.applicationId) ? oldSelf.spec.applicationId : oldSelf.metadata.name)"
+    )
+    .message("spec.applicationId is immutable: changing it starts a new consumer group and abandons the app's state and offsets")
+    .field_path(".spec.applicationId")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamAppSpec {
+    /// Container image of the Kafka Streams application.
+    #[schemars(length(min = 1))]
+    pub image: String,
+
+    /// When to pull the image: Always, IfNotPresent or Never (Kubernetes' default when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+
+    /// Secrets holding registry credentials for pulling the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+
+    /// Number of application instances (pods). Each instance keeps its own state volume.
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 0))]
+    pub replicas: i32,
+
+    /// Kafka Streams `application.id`: the consumer group and the prefix of internal topics.
+    /// Defaults to the StreamApp's name. Immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._-]+$')").message("must contain only letters, digits, '.', '_' and '-'"))]
+    #[schemars(length(min = 1, max = 249))]
+    pub application_id: Option<String>,
+
+    /// How to reach the Kafka cluster.
+    pub kafka: KafkaSpec,
+
+    /// Topics the application reads; used to check they exist and to measure lag.
+    #[serde(default, skip_serializing_if = "TopicsSpec::is_empty")]
+    pub topics: TopicsSpec,
+
+    /// Local state (RocksDB) storage.
+    #[serde(default)]
+    pub state: StateSpec,
+
+    /// Kafka Streams `num.standby.replicas`: warm copies of each state store kept on other
+    /// instances so a failover does not restore from the changelog.
+    #[serde(default = "default_standby_replicas")]
+    #[schemars(range(min = 0))]
+    pub standby_replicas: i32,
+
+    /// Where instances may run relative to each other.
+    #[serde(default)]
+    pub placement: PlacementSpec,
+
+    /// Static group membership (`group.instance.id` = pod name): a quick restart causes no
+    /// rebalance, but a failed instance's tasks move only after `session.timeout.ms`.
+    #[serde(default)]
+    pub static_membership: bool,
+
+    /// Interactive queries: the port the application serves its state on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive_queries: Option<InteractiveQueriesSpec>,
+
+    /// Extra Kafka Streams properties, written to `streams.properties` and the environment.
+    /// Keys the operator owns are rejected; use the named spec field instead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(
+        validation = Rule::new("!('application.id' in self)").message("application.id is set by the operator: use spec.applicationId"),
+        validation = Rule::new("!('bootstrap.servers' in self)").message("bootstrap.servers is set by the operator: use spec.kafka.bootstrapServers"),
+        validation = Rule::new("!('state.dir' in self)").message("state.dir is set by the operator: use spec.state.mountPath"),
+        validation = Rule::new("!('num.standby.replicas' in self)").message("num.standby.replicas is set by the operator: use spec.standbyReplicas"),
+        validation = Rule::new("!('application.server' in self)").message("application.server is set by the operator: use spec.interactiveQueries.port"),
+        validation = Rule::new("!('client.id' in self)").message("client.id is set by the operator to the pod name"),
+        validation = Rule::new("!('group.instance.id' in self)").message("group.instance.id is set by the operator: use spec.staticMembership"),
+    )]
+    pub config: BTreeMap<String, String>,
+
+    /// Extra environment variables for the application container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+
+    /// CPU and memory requests and limits of the application container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Overrides for the pod template.
+    #[serde(default)]
+    pub pod_template: PodTemplateSpec,
+
+    /// Liveness, readiness and startup probes of the application container.
+    #[serde(default, skip_serializing_if = "ProbesSpec::is_empty")]
+    pub probes: ProbesSpec,
+
+    /// Stop reconciling the app's Kubernetes objects (they are left as they are).
+    #[serde(default)]
+    pub paused: bool,
+}
+
+fn default_replicas() -> i32 {
+    1
+}
+
+fn default_standby_replicas() -> i32 {
+    1
+}
+
+/// Image pull policy of the application container.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImagePullPolicy {
+    /// Pull on every start.
+    Always,
+    /// Pull when the node does not have the image.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+/// Connection to the Kafka cluster.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaSpec {
+    /// Kafka bootstrap servers, `host:port[,host:port...]`.
+    #[schemars(length(min = 1, max = 4096))]
+    #[x_kube(validation = Rule::new(r"self.matches('^([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:]+\\]):[0-9]{1,5}(,([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:]+\\]):[0-9]{1,5})*$')").message("must be host:port[,host:port...]"))]
+    pub bootstrap_servers: String,
+
+    /// TLS to the brokers; certificates come from Secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<KafkaTlsSpec>,
+
+    /// SASL authentication; credentials come from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl: Option<KafkaSaslSpec>,
+}
+
+/// A key in a Secret of the StreamApp's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Key within the Secret.
+    #[schemars(length(min = 1))]
+    pub key: String,
+}
+
+/// TLS settings for the Kafka connection.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaTlsSpec {
+    /// PEM CA certificate(s) that signed the brokers' certificates. Unset: the JVM's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<SecretKeyRef>,
+    /// Client certificate for mutual TLS: a Secret with PEM `tls.crt` and `tls.key`
+    /// (a `kubernetes.io/tls` Secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_secret: Option<String>,
+}
+
+/// SASL mechanism.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaslMechanism {
+    /// SASL/PLAIN.
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// SASL/SCRAM with SHA-256.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// SASL/SCRAM with SHA-512.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+/// SASL settings for the Kafka connection.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaSaslSpec {
+    /// The SASL mechanism.
+    pub mechanism: SaslMechanism,
+    /// Secret with the username and password.
+    #[schemars(length(min = 1))]
+    pub secret_name: String,
+    /// Key of the username in the Secret.
+    #[serde(default = "default_username_key")]
+    pub username_key: String,
+    /// Key of the password in the Secret.
+    #[serde(default = "default_password_key")]
+    pub password_key: String,
+}
+
+fn default_username_key() -> String {
+    "username".into()
+}
+
+fn default_password_key() -> String {
+    "password".into()
+}
+
+/// Topics the application uses.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicsSpec {
+    /// Source topics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+}
+
+impl TopicsSpec {
+    fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+}
+
+/// Local state storage: one PersistentVolumeClaim per instance.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StateSpec {
+    /// Size of each instance's volume (a Kubernetes quantity). May grow, never shrink.
+    #[serde(default = "default_storage")]
+    #[x_kube(
+        validation = Rule::new("isQuantity(self)").message("must be a Kubernetes quantity such as 1Gi"),
+        validation = Rule::new("!isQuantity(self) || !isQuantity(oldSelf) || quantity(self).compareTo(quantity(oldSelf)) >= 0").message("spec.state.storage may grow but never shrink: Kubernetes cannot shrink a volume"),
+    )]
+    pub storage: String,
+
+    /// StorageClass of the volumes; unset uses the cluster's default class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+
+    /// Where the volume is mounted; Kafka Streams' `state.dir`.
+    #[serde(default = "default_mount_path")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("must be an absolute path"))]
+    pub mount_path: String,
+
+    /// What happens to the volumes when the app is deleted or scaled down.
+    #[serde(default)]
+    pub retention: RetentionSpec,
+}
+
+impl Default for StateSpec {
+    fn default() -> Self {
+        Self {
+            storage: default_storage(),
+            storage_class_name: None,
+            mount_path: default_mount_path(),
+            retention: RetentionSpec::default(),
+        }
+    }
+}
+
+fn default_storage() -> String {
+    "1Gi".into()
+}
+
+fn default_mount_path() -> String {
+    "/var/lib/kafka-streams".into()
+}
+
+/// Whether volumes outlive their pods.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RetentionPolicy {
+    /// Keep the volume.
+    #[default]
+    Retain,
+    /// Delete the volume.
+    Delete,
+}
+
+/// Volume retention, mapped to the StatefulSet's `persistentVolumeClaimRetentionPolicy`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionSpec {
+    /// When the StreamApp is deleted.
+    #[serde(default)]
+    pub when_deleted: RetentionPolicy,
+    /// When the StreamApp is scaled down.
+    #[serde(default)]
+    pub when_scaled: RetentionPolicy,
+}
+
+/// How strongly a placement rule binds the scheduler.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PlacementRule {
+    /// Spread when possible, but schedule anyway.
+    #[default]
+    Preferred,
+    /// Never place two instances together; extra instances stay Pending.
+    Required,
+    /// No rule.
+    None,
+}
+
+/// Scheduling of the instances.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementSpec {
+    /// Pod anti-affinity between instances over `topologyKey`.
+    #[serde(default)]
+    pub anti_affinity: PlacementRule,
+    /// Node label the anti-affinity applies to.
+    #[serde(default = "default_topology_key")]
+    #[schemars(length(min = 1))]
+    pub topology_key: String,
+    /// Spread of instances across `topology.kubernetes.io/zone`.
+    #[serde(default)]
+    pub zone_spread: PlacementRule,
+    /// Nodes the instances may run on, by label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the instances tolerate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+}
+
+impl Default for PlacementSpec {
+    fn default() -> Self {
+        Self {
+            anti_affinity: PlacementRule::default(),
+            topology_key: default_topology_key(),
+            zone_spread: PlacementRule::default(),
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+        }
+    }
+}
+
+fn default_topology_key() -> String {
+    "kubernetes.io/hostname".into()
+}
+
+/// Interactive queries settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InteractiveQueriesSpec {
+    /// Port the application serves queries on: the container port, the Service port and the
+    /// port in `application.server`.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+}
+
+/// Pod template overrides.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplateSpec {
+    /// Extra pod labels (the operator's own labels win on conflict).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Extra pod annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// ServiceAccount the pods run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Pod security context; replaces the operator's restricted default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    /// Container security context; replaces the operator's restricted default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_security_context: Option<SecurityContext>,
+    /// Seconds a pod gets to close Kafka Streams cleanly (commit, write checkpoints) before it
+    /// is killed. Defaults to 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub termination_grace_period_seconds: Option<i64>,
+}
+
+/// Probes of the application container.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbesSpec {
+    /// Liveness probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<Probe>,
+    /// Readiness probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Probe>,
+    /// Startup probe (give state restoration time here rather than in liveness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<Probe>,
+}
+
+impl ProbesSpec {
+    fn is_empty(&self) -> bool {
+        self.liveness.is_none() && self.readiness.is_none() && self.startup.is_none()
+    }
+}

@@ -1,0 +1,48 @@
+//! Errors of a reconcile, as bounded categories a user can act on.
+
+use thiserror::Error;
+
+/// Why a reconcile failed.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The Kubernetes API refused or failed a request.
+    #[error("Kubernetes API {verb} {kind} {name}: {source}")]
+    Kube {
+        /// What was attempted (get, list, apply, patch, delete).
+        verb: &'static str,
+        /// Kind of the object.
+        kind: &'static str,
+        /// Name of the object.
+        name: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// An object could not be serialized for the API.
+    #[error("serializing {kind}: {source}")]
+    Serialize {
+        /// Kind of the object.
+        kind: &'static str,
+        /// The serializer error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The StreamApp has no namespace (it is namespaced; the API always sets one).
+    #[error("StreamApp {0} has no namespace")]
+    MissingNamespace(String),
+}
+
+impl Error {
+    /// A short, bounded label for metrics and Event reasons.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube { verb: "apply", .. } => "ApplyFailed",
+            Error::Kube { .. } => "KubeApiError",
+            Error::Serialize { .. } => "SerializeFailed",
+            Error::MissingNamespace(_) => "MissingNamespace",
+        }
+    }
+}
+
+/// Result of operator code.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

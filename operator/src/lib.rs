@@ -1,0 +1,11 @@
+//! kstreams-operator: runs stateful Kafka Streams applications on Kubernetes.
+
+pub mod cli;
+pub mod context;
+pub mod controller;
+pub mod crd;
+pub mod error;
+pub mod observe;
+pub mod reconcile;
+pub mod resources;
+pub mod status;

@@ -1,0 +1,184 @@
+//! One reconcile of one StreamApp: observe (I/O), build and judge (pure), apply and report (I/O).
+
+use std::sync::Arc;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{debug, info, warn};
+
+use crate::context::Context;
+use crate::crd::{StreamApp, StreamAppStatus, condition};
+use crate::error::{Error, Result};
+use crate::observe::{Observed, observe};
+use crate::resources::{FIELD_MANAGER, configmap, pdb, service, statefulset};
+use crate::status::{Problem, Verdict, problems, status, verdicts};
+
+/// How often a converged app is looked at again even if nothing changed.
+const RESYNC: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often an app with a problem outside Kubernetes' watches (a Secret created later) is
+/// looked at again.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Brings the children of `app` to the spec and reports the outcome in its status.
+pub async fn reconcile(app: &StreamApp, ctx: Arc<Context>) -> Result<Action> {
+    let ns = app
+        .namespace()
+        .ok_or_else(|| Error::MissingNamespace(app.name_any()))?;
+    let apply_error = if app.spec.paused {
+        debug!("paused: children left as they are");
+        None
+    } else {
+        apply_children(&ctx, &ns, app).await.err().map(|e| {
+            warn!(error = %e, "applying children failed");
+            Problem {
+                reason: "ApplyFailed",
+                message: e.to_string(),
+            }
+        })
+    };
+    let observed: Observed = observe(&ctx.client, app).await?;
+    let found = problems(&observed, apply_error);
+    let verdicts = verdicts(app, &observed, &found);
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let new_status = status(app, &observed, &verdicts, &now);
+    publish_transitions(&ctx, app, &verdicts).await;
+    if app.status.as_ref() != Some(&new_status) {
+        write_status(&ctx, &ns, app, &new_status).await?;
+    }
+    Ok(Action::requeue(if found.is_empty() {
+        RESYNC
+    } else {
+        RECHECK
+    }))
+}
+
+async fn apply_children(ctx: &Context, ns: &str, app: &StreamApp) -> Result<()> {
+    let cm = configmap::configmap(app);
+    let hash = configmap::config_hash(&cm);
+    apply(ctx, ns, &cm).await?;
+    apply(ctx, ns, &service::service(app)).await?;
+    apply(ctx, ns, &statefulset::statefulset(app, &hash)).await?;
+    apply(ctx, ns, &pdb::pdb(app)).await?;
+    Ok(())
+}
+
+/// Server-side apply with the operator's single field manager. An unchanged object is a
+/// no-op for the apiserver: no new resourceVersion.
+async fn apply<K>(ctx: &Context, ns: &str, obj: &K) -> Result<()>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
+{
+    let name = obj.name_any();
+    Api::<K>::namespaced(ctx.client.clone(), ns)
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await
+        .map_err(|source| Error::Kube {
+            verb: "apply",
+            kind: kind_of::<K>(),
+            name,
+            source,
+        })?;
+    Ok(())
+}
+
+fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
+    // Kinds of k8s-openapi types are 'static; the Cow is always borrowed for them.
+    match K::kind(&()) {
+        std::borrow::Cow::Borrowed(k) => k,
+        std::borrow::Cow::Owned(_) => "object",
+    }
+}
+
+async fn write_status(
+    ctx: &Context,
+    ns: &str,
+    app: &StreamApp,
+    status: &StreamAppStatus,
+) -> Result<()> {
+    let patch = serde_json::json!({
+        "apiVersion": StreamApp::api_version(&()),
+        "kind": StreamApp::kind(&()),
+        "status": status,
+    });
+    let name = app.name_any();
+    Api::<StreamApp>::namespaced(ctx.client.clone(), ns)
+        .patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await
+        .map_err(|source| Error::Kube {
+            verb: "patch status",
+            kind: "StreamApp",
+            name,
+            source,
+        })?;
+    Ok(())
+}
+
+/// Events on the transitions a user cares about: becoming Degraded (with why), recovering,
+/// and becoming Ready.
+async fn publish_transitions(ctx: &Context, app: &StreamApp, verdicts: &[Verdict]) {
+    let was = |t: &str| {
+        app.status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == t))
+            .map(|c| (c.status == "True", c.reason.clone()))
+    };
+    for v in verdicts {
+        let before = was(v.type_);
+        let changed =
+            before.as_ref().map(|(s, r)| (*s, r.as_str())) != Some((v.status, v.reason.as_str()));
+        if !changed {
+            continue;
+        }
+        let event = match (v.type_, v.status) {
+            (condition::DEGRADED, true) => Event {
+                type_: EventType::Warning,
+                reason: v.reason.clone(),
+                note: Some(truncate(&v.message)),
+                action: "Reconcile".into(),
+                secondary: None,
+            },
+            (condition::DEGRADED, false) if before.is_some_and(|(s, _)| s) => Event {
+                type_: EventType::Normal,
+                reason: "Recovered".into(),
+                note: Some("the problems reported earlier are gone".into()),
+                action: "Reconcile".into(),
+                secondary: None,
+            },
+            (condition::READY, true) => Event {
+                type_: EventType::Normal,
+                reason: "Ready".into(),
+                note: Some(truncate(&v.message)),
+                action: "Reconcile".into(),
+                secondary: None,
+            },
+            _ => continue,
+        };
+        info!(reason = %event.reason, "publishing event");
+        if let Err(e) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
+            warn!(error = %e, "publishing event failed");
+        }
+    }
+}
+
+/// Event notes are limited to 1 kB by the API.
+fn truncate(s: &str) -> String {
+    s.chars().take(1000).collect()
+}

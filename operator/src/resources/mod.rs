@@ -1,0 +1,88 @@
+//! Pure builders: a StreamApp in, the Kubernetes objects that run it out. No I/O here.
+
+pub mod configmap;
+pub mod pdb;
+pub mod properties;
+pub mod service;
+pub mod statefulset;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::{Resource, ResourceExt};
+
+use crate::crd::StreamApp;
+
+/// The field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "kstreams-operator";
+/// Label naming the StreamApp a child object belongs to.
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+/// Label marking objects the operator manages.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// Labels that select the app's pods; never change for the life of an app (the StatefulSet
+/// selector is immutable).
+pub fn selector_labels(app: &StreamApp) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (INSTANCE_LABEL.to_string(), app.name_any()),
+        (MANAGED_BY_LABEL.to_string(), FIELD_MANAGER.to_string()),
+    ])
+}
+
+/// All labels the operator puts on the app's objects.
+pub fn labels(app: &StreamApp) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(app);
+    labels.insert("app.kubernetes.io/name".into(), "kafka-streams".into());
+    labels.insert("app.kubernetes.io/component".into(), "streams-app".into());
+    labels
+}
+
+/// The selector labels as a string, as the scale subresource wants it.
+pub fn selector_string(app: &StreamApp) -> String {
+    selector_labels(app)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Metadata of a child object: name, namespace, labels and the controller reference that
+/// makes Kubernetes garbage-collect it with the app.
+pub fn child_meta(app: &StreamApp, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: app.namespace(),
+        labels: Some(labels(app)),
+        owner_references: owner_reference(app).map(|o| vec![o]),
+        ..ObjectMeta::default()
+    }
+}
+
+fn owner_reference(app: &StreamApp) -> Option<OwnerReference> {
+    app.controller_owner_ref(&())
+}
+
+/// Name of the ConfigMap holding `streams.properties`.
+pub fn configmap_name(app: &StreamApp) -> String {
+    format!("{}-config", app.name_any())
+}
+
+/// Name of the headless Service, the StatefulSet and the PodDisruptionBudget.
+pub fn app_name(app: &StreamApp) -> String {
+    app.name_any()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::crd::StreamApp;
+
+    /// A StreamApp from YAML, with the uid and namespace the apiserver would have set.
+    pub fn app(yaml: &str) -> StreamApp {
+        let mut app: StreamApp = serde_yaml::from_str(yaml).expect("valid StreamApp YAML");
+        app.metadata
+            .namespace
+            .get_or_insert_with(|| "streams".into());
+        app.metadata.uid = Some("8a5f3c1e-0000-4000-8000-000000000001".into());
+        app
+    }
+}

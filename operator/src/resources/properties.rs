@@ -1,0 +1,318 @@
+//! The Kafka Streams settings an app's pods receive: shared ones in `streams.properties` and
+//! the environment, per-pod ones (client.id, application.server) in the environment only.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, SecretKeySelector};
+use kube::ResourceExt;
+
+use crate::crd::{SaslMechanism, StreamApp};
+
+/// Prefix of every environment variable carrying a Kafka Streams property.
+pub const ENV_PREFIX: &str = "KAFKA_STREAMS_";
+
+/// Settings shared by all instances, operator-owned ones first overridden by nothing.
+/// Secrets never appear here: this map is written to a ConfigMap.
+pub fn shared_properties(app: &StreamApp) -> BTreeMap<String, String> {
+    let spec = &app.spec;
+    let mut props: BTreeMap<String, String> = spec.config.clone();
+    let mut own = |k: &str, v: String| {
+        props.insert(k.to_string(), v);
+    };
+    own("application.id", app.application_id());
+    own("bootstrap.servers", spec.kafka.bootstrap_servers.clone());
+    own("state.dir", spec.state.mount_path.clone());
+    own("num.standby.replicas", spec.standby_replicas.to_string());
+    let tls = spec.kafka.tls.as_ref();
+    let protocol = match (tls.is_some(), spec.kafka.sasl.is_some()) {
+        (true, true) => Some("SASL_SSL"),
+        (true, false) => Some("SSL"),
+        (false, true) => Some("SASL_PLAINTEXT"),
+        (false, false) => None,
+    };
+    if let Some(p) = protocol {
+        own("security.protocol", p.to_string());
+    }
+    if let Some(sasl) = &spec.kafka.sasl {
+        own("sasl.mechanism", mechanism_name(sasl.mechanism).to_string());
+    }
+    if tls.and_then(|t| t.ca_cert.as_ref()).is_some() {
+        own("ssl.truststore.type", "PEM".into());
+    }
+    if tls.and_then(|t| t.client_cert_secret.as_ref()).is_some() {
+        own("ssl.keystore.type", "PEM".into());
+    }
+    props
+}
+
+fn mechanism_name(m: SaslMechanism) -> &'static str {
+    match m {
+        SaslMechanism::Plain => "PLAIN",
+        SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+        SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+    }
+}
+
+/// `streams.properties` text, keys sorted, escaped as `java.util.Properties#load` reads it.
+pub fn properties_file(props: &BTreeMap<String, String>) -> String {
+    let mut out = String::from("# Written by kstreams-operator; edit the StreamApp instead.\n");
+    for (k, v) in props {
+        out.push_str(&escape(k, true));
+        out.push('=');
+        out.push_str(&escape(v, false));
+        out.push('\n');
+    }
+    out
+}
+
+fn escape(s: &str, is_key: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '=' | ':' | '#' | '!' if is_key || i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if is_key || i == 0 => out.push_str("\\ "),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// `client.id` -> `KAFKA_STREAMS_CLIENT_ID`.
+pub fn env_name(property: &str) -> String {
+    let mut name = String::from(ENV_PREFIX);
+    name.extend(property.chars().map(|c| match c {
+        'a'..='z' => c.to_ascii_uppercase(),
+        'A'..='Z' | '0'..='9' => c,
+        _ => '_',
+    }));
+    name
+}
+
+fn plain(name: impl Into<String>, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+fn field(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn secret(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// Kubernetes expands `$(VAR)` in env values; a literal `$(` from the user must survive.
+fn literal(v: &str) -> String {
+    v.replace("$(", "$$(")
+}
+
+/// The application container's environment: downward-API pod identity, every shared
+/// property, the per-pod ones, credentials by Secret reference, then the user's `spec.env`
+/// (which may override any of them by name).
+pub fn container_env(app: &StreamApp) -> Vec<EnvVar> {
+    let spec = &app.spec;
+    let mut env = vec![
+        field("POD_NAME", "metadata.name"),
+        field("POD_NAMESPACE", "metadata.namespace"),
+    ];
+    env.extend(
+        shared_properties(app)
+            .iter()
+            .map(|(k, v)| plain(env_name(k), literal(v))),
+    );
+    env.push(plain(env_name("client.id"), "$(POD_NAME)"));
+    if spec.static_membership {
+        env.push(plain(env_name("group.instance.id"), "$(POD_NAME)"));
+    }
+    if let Some(iq) = &spec.interactive_queries {
+        let host = format!(
+            "$(POD_NAME).{}.$(POD_NAMESPACE).svc:{}",
+            super::app_name(app),
+            iq.port
+        );
+        env.push(plain(env_name("application.server"), host));
+    }
+    if let Some(tls) = &spec.kafka.tls {
+        if let Some(ca) = &tls.ca_cert {
+            env.push(secret(
+                &env_name("ssl.truststore.certificates"),
+                &ca.name,
+                &ca.key,
+            ));
+        }
+        if let Some(s) = &tls.client_cert_secret {
+            env.push(secret(
+                &env_name("ssl.keystore.certificate.chain"),
+                s,
+                "tls.crt",
+            ));
+            env.push(secret(&env_name("ssl.keystore.key"), s, "tls.key"));
+        }
+    }
+    if let Some(sasl) = &spec.kafka.sasl {
+        env.push(secret(
+            "KAFKA_SASL_USERNAME",
+            &sasl.secret_name,
+            &sasl.username_key,
+        ));
+        env.push(secret(
+            "KAFKA_SASL_PASSWORD",
+            &sasl.secret_name,
+            &sasl.password_key,
+        ));
+        let module = match sasl.mechanism {
+            SaslMechanism::Plain => "org.apache.kafka.common.security.plain.PlainLoginModule",
+            _ => "org.apache.kafka.common.security.scram.ScramLoginModule",
+        };
+        env.push(plain(
+            env_name("sasl.jaas.config"),
+            format!(
+                "{module} required username=\"$(KAFKA_SASL_USERNAME)\" password=\"$(KAFKA_SASL_PASSWORD)\";"
+            ),
+        ));
+    }
+    for user in &spec.env {
+        match env.iter_mut().find(|e| e.name == user.name) {
+            Some(existing) => *existing = user.clone(),
+            None => env.push(user.clone()),
+        }
+    }
+    env
+}
+
+/// Where `streams.properties` is mounted in the container.
+pub const CONFIG_DIR: &str = "/etc/kafka-streams";
+
+/// The pod's DNS name under the headless Service, as `application.server` uses it.
+pub fn pod_host(app: &StreamApp, ordinal: i32) -> String {
+    format!(
+        "{}-{ordinal}.{}.{}.svc",
+        app.name_any(),
+        super::app_name(app),
+        app.namespace().unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::testing::app;
+
+    const SASL_APP: &str = r#"
+apiVersion: kstreams.dev/v1alpha1
+kind: StreamApp
+metadata: {name: orders}
+spec:
+  image: example/orders:1
+  kafka:
+    bootstrapServers: kafka:9093
+    tls: {caCert: {name: kafka-ca, key: ca.crt}}
+    sasl: {mechanism: SCRAM-SHA-512, secretName: orders-user}
+  config: {commit.interval.ms: "1000", "weird key": "a$(b)"}
+  interactiveQueries: {port: 8080}
+"#;
+
+    #[test]
+    fn env_names_follow_the_documented_rule() {
+        assert_eq!(env_name("client.id"), "KAFKA_STREAMS_CLIENT_ID");
+        assert_eq!(
+            env_name("rack.aware.assignment-tags"),
+            "KAFKA_STREAMS_RACK_AWARE_ASSIGNMENT_TAGS"
+        );
+    }
+
+    #[test]
+    fn credentials_only_reach_the_pod_through_secret_references() {
+        let app = app(SASL_APP);
+        let file = properties_file(&shared_properties(&app));
+        assert!(file.contains("security.protocol=SASL_SSL"));
+        assert!(file.contains("sasl.mechanism=SCRAM-SHA-512"));
+        assert!(
+            !file.contains("jaas"),
+            "JAAS config must not be in the ConfigMap"
+        );
+        let env = container_env(&app);
+        let user = env
+            .iter()
+            .find(|e| e.name == "KAFKA_SASL_USERNAME")
+            .unwrap();
+        let secret = user
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (secret.name.as_str(), secret.key.as_str()),
+            ("orders-user", "username")
+        );
+        let ca = env
+            .iter()
+            .find(|e| e.name == "KAFKA_STREAMS_SSL_TRUSTSTORE_CERTIFICATES")
+            .unwrap();
+        assert!(ca.value.is_none());
+    }
+
+    #[test]
+    fn per_pod_settings_use_the_pod_name() {
+        let env = container_env(&app(SASL_APP));
+        let get = |n: &str| {
+            env.iter()
+                .find(|e| e.name == n)
+                .and_then(|e| e.value.clone())
+        };
+        assert_eq!(
+            get("KAFKA_STREAMS_CLIENT_ID").as_deref(),
+            Some("$(POD_NAME)")
+        );
+        assert_eq!(
+            get("KAFKA_STREAMS_APPLICATION_SERVER").as_deref(),
+            Some("$(POD_NAME).orders.$(POD_NAMESPACE).svc:8080")
+        );
+        // POD_NAME must be defined before anything that refers to it.
+        assert_eq!(env[0].name, "POD_NAME");
+        // A user value is passed literally, not expanded by the kubelet.
+        assert_eq!(get("KAFKA_STREAMS_WEIRD_KEY").as_deref(), Some("a$$(b)"));
+    }
+
+    #[test]
+    fn properties_file_escapes_as_java_reads_it() {
+        let props = BTreeMap::from([("a key".to_string(), " lead=x\\y".to_string())]);
+        assert_eq!(
+            properties_file(&props).lines().nth(1),
+            Some("a\\ key=\\ lead=x\\\\y")
+        );
+    }
+}
