@@ -6,10 +6,12 @@
 
 pub mod kafka;
 pub mod kube_env;
+pub mod operator;
 pub mod wait;
 
 pub use kafka::Kafka;
 pub use kube_env::{TestNamespace, client};
+pub use operator::{Operator, install_crd};
 pub use wait::{wait_for, wait_for_list};
 
 /// A short random suffix for names that must not collide between tests or runs.

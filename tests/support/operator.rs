@@ -1,0 +1,57 @@
+//! The operator under test: the CRD installed from the Rust types, and a controller running
+//! in the test process, scoped to the test's namespace so tests never share one.
+
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kstreams_operator::controller::{self, Scope};
+use kstreams_operator::crd::StreamApp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, Client, CustomResourceExt};
+
+/// Applies the StreamApp CRD (idempotent) and waits until the apiserver serves it.
+pub async fn install_crd(client: &Client) {
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let crd = StreamApp::crd();
+    let name = crd.metadata.name.clone().unwrap();
+    crds.patch(
+        &name,
+        &PatchParams::apply("kstreams-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("installing CRD {name}: {e}"));
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds, &name, conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD established within 30s")
+    .unwrap();
+}
+
+/// A controller reconciling StreamApps in one namespace; stopped when dropped.
+pub struct Operator {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Operator {
+    /// Installs the CRD and starts a controller for `namespace`.
+    pub async fn start(client: &Client, namespace: &str) -> Self {
+        install_crd(client).await;
+        let task = tokio::spawn(controller::run(
+            client.clone(),
+            Scope::Namespace(namespace.to_string()),
+            4,
+            Some("test".into()),
+        ));
+        Self { task }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
