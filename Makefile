@@ -19,7 +19,7 @@ unit:
 	$(CARGO) test -p kstreams-operator
 
 integration:
-	$(CARGO) build -p integration-tests --tests
+	$(CARGO) build -p kstreams-operator -p integration-tests --tests --bins
 	e2e/with-stack.sh $(CARGO) test -p integration-tests -- --test-threads=4
 
 ## Start / stop / inspect the local Kubernetes control plane and Kafka broker.

@@ -4,11 +4,13 @@
 //!
 //! Nothing here skips: a missing stack is a loud failure, never a green run.
 
+pub mod binary;
 pub mod kafka;
 pub mod kube_env;
 pub mod operator;
 pub mod wait;
 
+pub use binary::operator_binary;
 pub use kafka::Kafka;
 pub use kube_env::{TestNamespace, client};
 pub use operator::{Operator, install_crd};
