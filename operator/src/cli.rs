@@ -1,5 +1,7 @@
 //! Command line: `kstreams-operator run` and `kstreams-operator crd`.
 
+use std::net::SocketAddr;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Kubernetes operator for stateful Kafka Streams applications.
@@ -30,11 +32,11 @@ pub enum LogFormat {
 }
 
 /// Flags of `run`; each has an environment variable equivalent.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "KSTREAMS_WATCH_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Namespaces to watch, comma-separated (default: all namespaces).
+    #[arg(long, env = "KSTREAMS_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
     /// Log format.
     #[arg(long, env = "KSTREAMS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -44,7 +46,29 @@ pub struct RunArgs {
     /// StreamApps reconciled at once.
     #[arg(long, env = "KSTREAMS_CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,
-    /// Name of this operator instance in Events (the pod name in a cluster).
+    /// Address of the admin endpoint (/metrics, /livez, /readyz).
+    #[arg(long, env = "KSTREAMS_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    pub admin_addr: SocketAddr,
+    /// Elect a leader through a Lease so several replicas can run; only the leader writes.
+    #[arg(long, env = "KSTREAMS_LEADER_ELECTION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the Lease used for leader election.
+    #[arg(long, env = "KSTREAMS_LEASE_NAME", default_value = "kstreams-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: the operator's own namespace, POD_NAMESPACE).
+    #[arg(long, env = "KSTREAMS_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// The operator's own namespace.
+    #[arg(long, env = "POD_NAMESPACE", hide = true)]
+    pub pod_namespace: Option<String>,
+    /// Seconds a leader holds the Lease without renewing it before another may take over.
+    #[arg(long, env = "KSTREAMS_LEASE_DURATION", default_value_t = 15)]
+    pub lease_duration: u64,
+    /// Name of this instance: the leader-election identity and the Events' reporter
+    /// (the pod name in a cluster; default: host name and process id).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    /// Seconds in-flight reconciles get to finish after SIGTERM.
+    #[arg(long, env = "KSTREAMS_SHUTDOWN_TIMEOUT", default_value_t = 20)]
+    pub shutdown_timeout: u64,
 }

@@ -1,11 +1,13 @@
 //! What every reconcile shares: the client, the event recorder, retry state.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
+
+use crate::metrics::Metrics;
 
 /// Shared state of the controller.
 pub struct Context {
@@ -13,12 +15,14 @@ pub struct Context {
     pub client: Client,
     /// Publishes Events on StreamApps.
     pub recorder: Recorder,
+    /// The operator's metrics.
+    pub metrics: Arc<Metrics>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
     /// A context for `client`, reporting Events as `instance` of the operator.
-    pub fn new(client: Client, instance: Option<String>) -> Self {
+    pub fn new(client: Client, instance: Option<String>, metrics: Arc<Metrics>) -> Self {
         let reporter = Reporter {
             controller: crate::resources::FIELD_MANAGER.into(),
             instance,
@@ -26,6 +30,7 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            metrics,
             failures: Mutex::new(HashMap::new()),
         }
     }

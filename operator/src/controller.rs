@@ -1,6 +1,7 @@
 //! The controller: watches StreamApps and their children and runs reconciles.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -11,6 +12,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::context::Context;
@@ -19,54 +21,73 @@ use crate::error::Error;
 use crate::reconcile::reconcile;
 use crate::resources::{FIELD_MANAGER, INSTANCE_LABEL, MANAGED_BY_LABEL};
 
-/// Where the controller looks for StreamApps.
-#[derive(Debug, Clone)]
-pub enum Scope {
-    /// Every namespace.
-    Cluster,
-    /// One namespace.
-    Namespace(String),
+/// Runs one controller per watched namespace (or one for all namespaces when `namespaces`
+/// is empty) until `shutdown` turns true; in-flight reconciles then finish.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespaces: &[String],
+    concurrency: u16,
+    shutdown: watch::Receiver<bool>,
+) {
+    let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().map(|n| Some(n.as_str())).collect()
+    };
+    let controllers = scopes
+        .into_iter()
+        .map(|ns| controller(ctx.clone(), ns, concurrency, shutdown.clone()));
+    futures::future::join_all(controllers).await;
+    info!("controllers stopped");
 }
 
-fn api<K>(client: &Client, scope: &Scope) -> Api<K>
+/// An API for `K` in `namespace`, or across all namespaces.
+pub fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + serde::de::DeserializeOwned
         + Clone
         + std::fmt::Debug,
 {
-    match scope {
-        Scope::Cluster => Api::all(client.clone()),
-        Scope::Namespace(ns) => Api::namespaced(client.clone(), ns),
+    match namespace {
+        None => Api::all(client.clone()),
+        Some(ns) => Api::namespaced(client.clone(), ns),
     }
 }
 
-/// Runs the controller until a shutdown signal arrives.
-pub async fn run(client: Client, scope: Scope, concurrency: u16, instance: Option<String>) {
-    let ctx = Arc::new(Context::new(client.clone(), instance));
+async fn controller(
+    ctx: Arc<Context>,
+    ns: Option<&str>,
+    concurrency: u16,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let client = ctx.client.clone();
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={FIELD_MANAGER}"));
-    let apps = api::<DeserializeGuard<StreamApp>>(&client, &scope);
-    info!(?scope, "starting controller");
-    Controller::new(apps, watcher::Config::default().any_semantic())
-        .owns(api::<StatefulSet>(&client, &scope), managed.clone())
-        .owns(api::<Service>(&client, &scope), managed.clone())
-        .owns(api::<ConfigMap>(&client, &scope), managed.clone())
-        .owns(api::<PodDisruptionBudget>(&client, &scope), managed.clone())
-        // Pod conditions (unschedulable, ready) change without touching the StatefulSet spec.
-        .watches(api::<Pod>(&client, &scope), managed, |pod: Pod| {
-            let app = pod.labels().get(INSTANCE_LABEL)?.clone();
-            Some(ObjectRef::new(&app).within(&pod.namespace()?))
-        })
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .shutdown_on_signal()
-        .run(reconcile_guarded, error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                warn!(error = %e, "reconcile did not complete");
-            }
-        })
-        .await;
-    info!("controller stopped");
+    info!(namespace = ns.unwrap_or("<all>"), "starting controller");
+    Controller::new(
+        api::<DeserializeGuard<StreamApp>>(&client, ns),
+        watcher::Config::default().any_semantic(),
+    )
+    .owns(api::<StatefulSet>(&client, ns), managed.clone())
+    .owns(api::<Service>(&client, ns), managed.clone())
+    .owns(api::<ConfigMap>(&client, ns), managed.clone())
+    .owns(api::<PodDisruptionBudget>(&client, ns), managed.clone())
+    // Pod conditions (unschedulable, ready) change without touching the StatefulSet spec.
+    .watches(api::<Pod>(&client, ns), managed, |pod: Pod| {
+        let app = pod.labels().get(INSTANCE_LABEL)?.clone();
+        Some(ObjectRef::new(&app).within(&pod.namespace()?))
+    })
+    .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+    .graceful_shutdown_on(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    })
+    .run(reconcile_guarded, error_policy, ctx)
+    .for_each(|res| async move {
+        if let Err(e) = res {
+            warn!(error = %e, "reconcile did not complete");
+        }
+    })
+    .await;
 }
 
 fn key(obj: &DeserializeGuard<StreamApp>) -> String {
@@ -82,7 +103,10 @@ async fn reconcile_guarded(
     async move {
         match &obj.0 {
             Ok(app) => {
+                let started = Instant::now();
                 let result = reconcile(app, ctx.clone()).await;
+                ctx.metrics
+                    .reconciled(started.elapsed(), result.as_ref().err().map(Error::category));
                 if result.is_ok() {
                     ctx.succeeded(&key(&obj));
                 }

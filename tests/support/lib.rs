@@ -8,12 +8,14 @@ pub mod binary;
 pub mod kafka;
 pub mod kube_env;
 pub mod operator;
+pub mod process;
 pub mod wait;
 
 pub use binary::operator_binary;
 pub use kafka::Kafka;
 pub use kube_env::{TestNamespace, client};
 pub use operator::{Operator, install_crd};
+pub use process::OperatorProcess;
 pub use wait::{wait_for, wait_for_list};
 
 /// A short random suffix for names that must not collide between tests or runs.

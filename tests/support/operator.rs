@@ -1,14 +1,18 @@
 //! The operator under test: the CRD installed from the Rust types, and a controller running
 //! in the test process, scoped to the test's namespace so tests never share one.
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kstreams_operator::controller::{self, Scope};
+use kstreams_operator::context::Context;
+use kstreams_operator::controller;
 use kstreams_operator::crd::StreamApp;
+use kstreams_operator::metrics::Metrics;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, CustomResourceExt};
+use tokio::sync::watch;
 
 /// Applies the StreamApp CRD (idempotent) and waits until the apiserver serves it.
 pub async fn install_crd(client: &Client) {
@@ -34,19 +38,24 @@ pub async fn install_crd(client: &Client) {
 /// A controller reconciling StreamApps in one namespace; stopped when dropped.
 pub struct Operator {
     task: tokio::task::JoinHandle<()>,
+    _stop: watch::Sender<bool>,
 }
 
 impl Operator {
     /// Installs the CRD and starts a controller for `namespace`.
     pub async fn start(client: &Client, namespace: &str) -> Self {
         install_crd(client).await;
-        let task = tokio::spawn(controller::run(
+        let ctx = Arc::new(Context::new(
             client.clone(),
-            Scope::Namespace(namespace.to_string()),
-            4,
             Some("test".into()),
+            Arc::new(Metrics::default()),
         ));
-        Self { task }
+        let (stop, stopped) = watch::channel(false);
+        let namespaces = vec![namespace.to_string()];
+        let task = tokio::spawn(async move {
+            controller::run(ctx, &namespaces, 4, stopped).await;
+        });
+        Self { task, _stop: stop }
     }
 }
 
