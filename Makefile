@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test up down status lint unit integration crd tools bench-reconcile
+.PHONY: demo test up down status lint unit integration crd tools bench-reconcile deploy-manifests
 
 ## Bring up the local cluster and Kafka, install the CRD, run the operator, apply the example.
 demo:
@@ -42,6 +42,15 @@ status:
 tools:
 	e2e/tools.sh all
 
+## Reconcile benchmark (N StreamApps, default 200) against kubectl apply as the floor.
+bench-reconcile:
+	e2e/with-stack.sh e2e/bench-reconcile.sh $(N)
+
 ## Regenerate crds/ from the Rust types.
 crd:
 	$(CARGO) run -q -p kstreams-operator -- crd > crds/streamapp.yaml
+	e2e/gen-chart-crd.sh
+
+## Regenerate deploy/ (kubectl apply -k) from the Helm chart's default render.
+deploy-manifests:
+	e2e/gen-deploy.sh

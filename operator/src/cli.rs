@@ -20,6 +20,12 @@ pub enum Command {
     Run(RunArgs),
     /// Print the StreamApp CustomResourceDefinition as YAML.
     Crd,
+    /// Print the objects the operator would create for StreamApps read from a YAML file
+    /// (`-` for stdin), without touching a cluster.
+    Render {
+        /// File with one or more StreamApp documents.
+        file: std::path::PathBuf,
+    },
 }
 
 /// Log output format.

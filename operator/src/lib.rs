@@ -6,6 +6,7 @@ pub mod context;
 pub mod controller;
 pub mod crd;
 pub mod error;
+pub mod kafka;
 pub mod metrics;
 pub mod observe;
 pub mod reconcile;

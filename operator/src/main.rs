@@ -8,12 +8,23 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
         Command::Crd => print!("{}", kstreams_operator::crd::crd_yaml()?),
+        Command::Render { file } => {
+            print!("{}", kstreams_operator::resources::render(&read(&file)?)?)
+        }
         Command::Run(args) => {
             init_logs(&args)?;
             kstreams_operator::runtime::run(args).await?;
         }
     }
     Ok(())
+}
+
+fn read(file: &std::path::Path) -> std::io::Result<String> {
+    if file == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
 }
 
 fn init_logs(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {

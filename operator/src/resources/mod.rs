@@ -72,6 +72,31 @@ pub fn app_name(app: &StreamApp) -> String {
     app.name_any()
 }
 
+/// The children of every StreamApp in `yaml` (multi-document), as YAML: what the operator
+/// would apply. Without a uid (not read from a cluster) they carry no owner reference.
+pub fn render(yaml: &str) -> Result<String, serde_yaml::Error> {
+    use serde::Deserialize;
+    let mut out = String::new();
+    for doc in serde_yaml::Deserializer::from_str(yaml) {
+        let mut app = StreamApp::deserialize(doc)?;
+        app.metadata
+            .namespace
+            .get_or_insert_with(|| "default".into());
+        let cm = configmap::configmap(&app);
+        let hash = configmap::config_hash(&cm);
+        for obj in [
+            serde_yaml::to_string(&cm)?,
+            serde_yaml::to_string(&service::service(&app))?,
+            serde_yaml::to_string(&statefulset::statefulset(&app, &hash))?,
+            serde_yaml::to_string(&pdb::pdb(&app))?,
+        ] {
+            out.push_str("---\n");
+            out.push_str(&obj);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::crd::StreamApp;
