@@ -519,3 +519,98 @@ where
         })
         .boxed()
 }
+
+/// Growing `spec.state.storage` expands every PVC and replaces the StatefulSet's template
+/// without restarting the pods (volumeClaimTemplates are immutable in Kubernetes).
+#[tokio::test]
+async fn growing_storage_expands_the_volumes_without_restarting_pods() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "grow").await;
+    let _operator = Operator::start(&client, &ns.name).await;
+    let apps = ns.api::<StreamApp>();
+    apps.create(&PostParams::default(), &wordcount("grow"))
+        .await
+        .unwrap();
+    wait_for(&apps, "grow", "Ready", LONG, ready_at_current_generation).await;
+    let pods_before: BTreeSet<String> = ns
+        .api::<Pod>()
+        .list(&ListParams::default().labels(SELECTOR))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|p| p.uid())
+        .collect();
+
+    apps.patch(
+        "grow",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"state": {"storage": "2Gi"}}})),
+    )
+    .await
+    .unwrap();
+    let requested = |pvc: &PersistentVolumeClaim| {
+        pvc.spec
+            .as_ref()
+            .and_then(|s| {
+                s.resources
+                    .as_ref()?
+                    .requests
+                    .as_ref()?
+                    .get("storage")
+                    .cloned()
+            })
+            .map(|q| q.0)
+    };
+    wait_for_list(
+        &ns.api::<PersistentVolumeClaim>(),
+        SELECTOR,
+        "both PVCs ask for 2Gi",
+        LONG,
+        |l| l.len() == 2 && l.iter().all(|p| requested(p).as_deref() == Some("2Gi")),
+    )
+    .await;
+    wait_for(
+        &ns.api::<StatefulSet>(),
+        "grow",
+        "a StatefulSet with a 2Gi template",
+        LONG,
+        |s| {
+            s.spec.as_ref().is_some_and(|spec| {
+                spec.volume_claim_templates
+                    .iter()
+                    .flatten()
+                    .any(|t| requested(t).as_deref() == Some("2Gi"))
+            })
+        },
+    )
+    .await;
+    wait_for(
+        &apps,
+        "grow",
+        "Ready after growing",
+        LONG,
+        ready_at_current_generation,
+    )
+    .await;
+    let pods_after: BTreeSet<String> = ns
+        .api::<Pod>()
+        .list(&ListParams::default().labels(SELECTOR))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|p| p.uid())
+        .collect();
+    assert_eq!(
+        pods_before, pods_after,
+        "the pods keep running through the change"
+    );
+    let events = events_for(&ns, "grow").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("GrowingVolumes")),
+        "{events:?}"
+    );
+}

@@ -13,3 +13,4 @@ pub mod reconcile;
 pub mod resources;
 pub mod runtime;
 pub mod status;
+pub mod volumes;

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::observe::{Observed, observe};
 use crate::resources::{FIELD_MANAGER, configmap, pdb, service, statefulset};
 use crate::status::{Problem, Verdict, problems, status, verdicts};
+use crate::volumes;
 
 /// How often a converged app is looked at again even if nothing changed.
 const RESYNC: std::time::Duration = std::time::Duration::from_secs(300);
@@ -63,9 +64,30 @@ async fn apply_children(ctx: &Context, ns: &str, app: &StreamApp) -> Result<()> 
     let hash = configmap::config_hash(&cm);
     apply(ctx, ns, &cm).await?;
     apply(ctx, ns, &service::service(app)).await?;
-    apply(ctx, ns, &statefulset::statefulset(app, &hash)).await?;
+    if volumes::grow(&ctx.client, ns, app).await? {
+        publish(ctx, app, EventType::Normal, "GrowingVolumes", format!(
+            "state volumes grow to {}: PVCs expanded, StatefulSet replaced without restarting pods",
+            app.spec.state.storage
+        ))
+        .await;
+    } else {
+        apply(ctx, ns, &statefulset::statefulset(app, &hash)).await?;
+    }
     apply(ctx, ns, &pdb::pdb(app)).await?;
     Ok(())
+}
+
+async fn publish(ctx: &Context, app: &StreamApp, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(truncate(&note)),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
+        warn!(error = %e, "publishing event failed");
+    }
 }
 
 /// Server-side apply with the operator's single field manager. An unchanged object is a
@@ -142,39 +164,23 @@ async fn publish_transitions(ctx: &Context, app: &StreamApp, verdicts: &[Verdict
     };
     for v in verdicts {
         let before = was(v.type_);
-        let changed =
-            before.as_ref().map(|(s, r)| (*s, r.as_str())) != Some((v.status, v.reason.as_str()));
-        if !changed {
+        if before.as_ref().map(|(s, r)| (*s, r.as_str())) == Some((v.status, v.reason.as_str())) {
             continue;
         }
-        let event = match (v.type_, v.status) {
-            (condition::DEGRADED, true) => Event {
-                type_: EventType::Warning,
-                reason: v.reason.clone(),
-                note: Some(truncate(&v.message)),
-                action: "Reconcile".into(),
-                secondary: None,
-            },
-            (condition::DEGRADED, false) if before.is_some_and(|(s, _)| s) => Event {
-                type_: EventType::Normal,
-                reason: "Recovered".into(),
-                note: Some("the problems reported earlier are gone".into()),
-                action: "Reconcile".into(),
-                secondary: None,
-            },
-            (condition::READY, true) => Event {
-                type_: EventType::Normal,
-                reason: "Ready".into(),
-                note: Some(truncate(&v.message)),
-                action: "Reconcile".into(),
-                secondary: None,
-            },
+        let (type_, reason, note) = match (v.type_, v.status) {
+            (condition::DEGRADED, true) => {
+                (EventType::Warning, v.reason.as_str(), v.message.clone())
+            }
+            (condition::DEGRADED, false) if before.is_some_and(|(s, _)| s) => (
+                EventType::Normal,
+                "Recovered",
+                "the problems reported earlier are gone".to_string(),
+            ),
+            (condition::READY, true) => (EventType::Normal, "Ready", v.message.clone()),
             _ => continue,
         };
-        info!(reason = %event.reason, "publishing event");
-        if let Err(e) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
-            warn!(error = %e, "publishing event failed");
-        }
+        info!(reason, "publishing event");
+        publish(ctx, app, type_, reason, note).await;
     }
 }
 
