@@ -10,9 +10,10 @@ use kstreams_operator::crd::StreamApp;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 
 fn app(name: &str) -> StreamApp {
+    let bootstrap = std::env::var("KAFKA_BOOTSTRAP").expect("KAFKA_BOOTSTRAP (make test sets it)");
     serde_yaml::from_str(&format!(
         "apiVersion: kstreams.dev/v1alpha1\nkind: StreamApp\nmetadata: {{name: {name}}}\n\
-         spec: {{image: 'example/app:1', replicas: 1, kafka: {{bootstrapServers: 'k:9092'}}}}"
+         spec: {{image: 'example/app:1', replicas: 1, kafka: {{bootstrapServers: '{bootstrap}'}}}}"
     ))
     .unwrap()
 }
@@ -214,7 +215,15 @@ async fn sigterm_mid_reconcile_exits_cleanly_within_the_bound() {
             let types: Vec<_> = s.conditions.iter().map(|c| c.type_.as_str()).collect();
             assert_eq!(
                 types,
-                ["Ready", "Progressing", "Degraded", "ReconciliationPaused"]
+                [
+                    "Ready",
+                    "Progressing",
+                    "Degraded",
+                    "ReconciliationPaused",
+                    "KafkaReachable",
+                    "ChangelogsHealthy",
+                    "Restoring"
+                ]
             );
         }
     }

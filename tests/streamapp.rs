@@ -19,6 +19,7 @@ const SELECTOR: &str = "app.kubernetes.io/managed-by=kstreams-operator";
 
 /// The seed's word-count app as a StreamApp.
 fn wordcount(name: &str) -> StreamApp {
+    let bootstrap = std::env::var("KAFKA_BOOTSTRAP").expect("KAFKA_BOOTSTRAP (make test sets it)");
     serde_yaml::from_str(&format!(
         r#"
 apiVersion: kstreams.dev/v1alpha1
@@ -27,8 +28,7 @@ metadata: {{name: {name}}}
 spec:
   image: kstreams-examples/wordcount:0.1.0
   replicas: 2
-  kafka: {{bootstrapServers: "127.0.0.1:19092"}}
-  topics: {{inputs: [text-lines]}}
+  kafka: {{bootstrapServers: "{bootstrap}"}}
   state: {{storage: 1Gi, mountPath: /data/count-store}}
   placement: {{antiAffinity: Required}}
 "#
@@ -286,7 +286,11 @@ async fn runtime_problems_show_as_degraded_with_reason_and_event() {
             name,
             &format!("Degraded=True reason {reason}"),
             LONG,
-            |a| condition(a, "Degraded").is_some_and(|c| c.status == "True" && c.reason == reason),
+            |a| {
+                condition(a, "Degraded").is_some_and(|c| {
+                    c.status == "True" && c.reason == reason && c.message.contains(detail)
+                })
+            },
         )
         .await;
         let degraded = condition(&app, "Degraded").unwrap();

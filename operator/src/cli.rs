@@ -74,6 +74,9 @@ pub struct RunArgs {
     /// (the pod name in a cluster; default: host name and process id).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    /// Seconds between Kafka checks of each app (topics, group, lag); 0 disables them.
+    #[arg(long, env = "KSTREAMS_KAFKA_REFRESH_SECONDS", default_value_t = 30)]
+    pub kafka_refresh_seconds: u64,
     /// Seconds in-flight reconciles get to finish after SIGTERM.
     #[arg(long, env = "KSTREAMS_SHUTDOWN_TIMEOUT", default_value_t = 20)]
     pub shutdown_timeout: u64,

@@ -1,13 +1,18 @@
-//! What every reconcile shares: the client, the event recorder, retry state.
+//! What every reconcile shares: the client, the event recorder, Kafka clients, retry state.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::kafka::{ClientPool, PoolConfig};
+use crate::kafka_check::KafkaOutcome;
 use crate::metrics::Metrics;
+
+/// What a Kafka check was made for: the app's generation and its pods.
+pub type CheckedFor = (i64, Vec<String>);
 
 /// Shared state of the controller.
 pub struct Context {
@@ -17,12 +22,22 @@ pub struct Context {
     pub recorder: Recorder,
     /// The operator's metrics.
     pub metrics: Arc<Metrics>,
+    /// Kafka clients, one set per Kafka cluster, shared by the apps that use it.
+    pub kafka: ClientPool,
+    /// How often each app's Kafka side is checked; `None` disables the checks.
+    pub kafka_refresh: Option<Duration>,
     failures: Mutex<HashMap<String, u32>>,
+    kafka_outcomes: Mutex<HashMap<String, (Instant, CheckedFor, KafkaOutcome)>>,
 }
 
 impl Context {
     /// A context for `client`, reporting Events as `instance` of the operator.
-    pub fn new(client: Client, instance: Option<String>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        client: Client,
+        instance: Option<String>,
+        metrics: Arc<Metrics>,
+        kafka_refresh: Option<Duration>,
+    ) -> Self {
         let reporter = Reporter {
             controller: crate::resources::FIELD_MANAGER.into(),
             instance,
@@ -31,7 +46,13 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
+            kafka: ClientPool::new(PoolConfig {
+                request_timeout: Duration::from_secs(5),
+                ..PoolConfig::default()
+            }),
+            kafka_refresh,
             failures: Mutex::new(HashMap::new()),
+            kafka_outcomes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -47,5 +68,23 @@ impl Context {
     pub fn succeeded(&self, key: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         failures.remove(key);
+    }
+
+    /// The last Kafka check of an app: when, for which generation and pods, what it found.
+    pub fn kafka_cache(&self, key: &str) -> Option<(Instant, CheckedFor, KafkaOutcome)> {
+        let cache = self
+            .kafka_outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.get(key).cloned()
+    }
+
+    /// Remembers a Kafka check.
+    pub fn set_kafka_cache(&self, key: String, checked_for: CheckedFor, outcome: KafkaOutcome) {
+        let mut cache = self
+            .kafka_outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.insert(key, (Instant::now(), checked_for, outcome));
     }
 }

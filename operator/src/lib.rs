@@ -7,6 +7,7 @@ pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod kafka;
+pub mod kafka_check;
 pub mod metrics;
 pub mod observe;
 pub mod reconcile;

@@ -95,12 +95,12 @@ impl Metrics {
     }
 }
 
-/// `kstreams_apps{condition,status}`: StreamApps by condition, counted from the watch cache at
-/// scrape time so deleted apps never linger.
+/// Gauges read from the StreamApp watch cache at scrape time, so deleted apps never linger:
+/// `kstreams_apps{condition,status}` and the per-app processing and restore lag.
 #[derive(Debug)]
-pub struct AppsByCondition(pub Vec<Store<StreamApp>>);
+pub struct AppGauges(pub Vec<Store<StreamApp>>);
 
-impl Collector for AppsByCondition {
+impl Collector for AppGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
         for app in self.0.iter().flat_map(|s| s.state()) {
@@ -119,6 +119,43 @@ impl Collector for AppsByCondition {
         for ((condition, status), n) in counts {
             let labels = [("condition", condition), ("status", status)];
             ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
+        }
+        // One series per app: bounded by the number of StreamApps, like kube-state-metrics.
+        let lags: Vec<_> = self
+            .0
+            .iter()
+            .flat_map(|s| s.state())
+            .filter_map(|app| {
+                let kafka = app.status.as_ref()?.kafka.as_ref()?;
+                let labels = [
+                    (
+                        "namespace",
+                        app.metadata.namespace.clone().unwrap_or_default(),
+                    ),
+                    ("name", app.metadata.name.clone().unwrap_or_default()),
+                ];
+                Some((labels, kafka.processing_lag_total, kafka.restore_lag_total))
+            })
+            .collect();
+        let mut processing = encoder.encode_descriptor(
+            "kstreams_app_processing_lag_records",
+            "Records the app has not processed yet (sum over its input partitions)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, lag, _) in &lags {
+            ConstGauge::new(*lag).encode(processing.encode_family(labels)?)?;
+        }
+        let mut restore = encoder.encode_descriptor(
+            "kstreams_app_restore_lag_records",
+            "Changelog records the app's instances still lack (when known)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, _, lag) in &lags {
+            if let Some(lag) = lag {
+                ConstGauge::new(*lag).encode(restore.encode_family(labels)?)?;
+            }
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::observe::{Observed, observe};
 use crate::resources::{FIELD_MANAGER, configmap, pdb, service, statefulset};
 use crate::status::{Problem, Verdict, problems, status, verdicts};
-use crate::volumes;
+use crate::{kafka_check, volumes};
 
 /// How often a converged app is looked at again even if nothing changed.
 const RESYNC: std::time::Duration = std::time::Duration::from_secs(300);
@@ -44,19 +44,55 @@ pub async fn reconcile(app: &StreamApp, ctx: Arc<Context>) -> Result<Action> {
         })
     };
     let observed: Observed = observe(&ctx.client, app).await?;
-    let found = problems(&observed, apply_error);
-    let verdicts = verdicts(app, &observed, &found);
+    let pods: Vec<String> = observed.pods.iter().map(|p| p.name_any()).collect();
+    let kafka = kafka_check::check(&ctx, app, pods).await;
+    let mut found = problems(&observed, apply_error);
+    let kafka_verdicts = kafka
+        .as_ref()
+        .map(kafka_check::verdicts)
+        .unwrap_or_default();
+    found.extend(kafka.iter().flat_map(kafka_check::problems));
+    let verdicts = verdicts(app, &observed, &found, &kafka_verdicts);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let new_status = status(app, &observed, &verdicts, &now);
+    let new_status = status(
+        app,
+        &observed,
+        &verdicts,
+        kafka.and_then(|k| k.status),
+        &now,
+    );
     publish_transitions(&ctx, app, &verdicts).await;
-    if app.status.as_ref() != Some(&new_status) {
+    if needs_write(app.status.as_ref(), &new_status) {
         write_status(&ctx, &ns, app, &new_status).await?;
     }
-    Ok(Action::requeue(if found.is_empty() {
-        RESYNC
-    } else {
-        RECHECK
-    }))
+    let mut next = if found.is_empty() { RESYNC } else { RECHECK };
+    if let Some(refresh) = ctx.kafka_refresh {
+        next = next.min(refresh);
+    }
+    Ok(Action::requeue(next))
+}
+
+/// Whether the status must be written: anything changed but the time of the Kafka check, or
+/// that time is older than the heartbeat. This keeps a quiet app from being rewritten on every
+/// Kafka refresh while `lastChecked` stays honest within the heartbeat.
+fn needs_write(old: Option<&StreamAppStatus>, new: &StreamAppStatus) -> bool {
+    let Some(old) = old else { return true };
+    let checked = |s: &StreamAppStatus| s.kafka.as_ref().map(|k| k.last_checked.clone());
+    let mut aligned = new.clone();
+    if let (Some(k), Some(at)) = (aligned.kafka.as_mut(), checked(old)) {
+        k.last_checked = at;
+    }
+    if &aligned != old {
+        return true;
+    }
+    let stale = checked(old)
+        .and_then(|at| at.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        .map(|at| {
+            let age = k8s_openapi::jiff::Timestamp::now().duration_since(at);
+            age.unsigned_abs() > kafka_check::STATUS_HEARTBEAT
+        })
+        .unwrap_or(false);
+    stale
 }
 
 async fn apply_children(ctx: &Context, ns: &str, app: &StreamApp) -> Result<()> {
@@ -171,12 +207,18 @@ async fn publish_transitions(ctx: &Context, app: &StreamApp, verdicts: &[Verdict
             (condition::DEGRADED, true) => {
                 (EventType::Warning, v.reason.as_str(), v.message.clone())
             }
-            (condition::DEGRADED, false) if before.is_some_and(|(s, _)| s) => (
+            (condition::DEGRADED, false) if before.as_ref().is_some_and(|(s, _)| *s) => (
                 EventType::Normal,
                 "Recovered",
                 "the problems reported earlier are gone".to_string(),
             ),
             (condition::READY, true) => (EventType::Normal, "Ready", v.message.clone()),
+            (condition::CHANGELOGS_HEALTHY, false) if v.reason != "Unknown" => {
+                (EventType::Warning, v.reason.as_str(), v.message.clone())
+            }
+            (condition::CHANGELOGS_HEALTHY, true) if before.as_ref().is_some_and(|(s, _)| !*s) => {
+                (EventType::Normal, "ChangelogsHealthy", v.message.clone())
+            }
             _ => continue,
         };
         info!(reason, "publishing event");

@@ -18,7 +18,7 @@ use crate::cli::RunArgs;
 use crate::context::Context;
 use crate::controller;
 use crate::crd::StreamApp;
-use crate::metrics::{AppsByCondition, Metrics};
+use crate::metrics::{AppGauges, Metrics};
 
 /// Why the operator could not start or stopped with an error.
 #[derive(Debug, Error)]
@@ -66,7 +66,7 @@ pub async fn run(args: RunArgs) -> Result<(), RuntimeError> {
             source,
         })?;
     let stores = app_caches(&client, &args.namespaces, readiness.clone());
-    registry.register_collector(Box::new(AppsByCondition(stores)));
+    registry.register_collector(Box::new(AppGauges(stores)));
     let admin_stop = stopped(stop.clone());
     let admin = tokio::spawn(admin::serve(
         listener,
@@ -76,10 +76,13 @@ pub async fn run(args: RunArgs) -> Result<(), RuntimeError> {
     ));
     tokio::spawn(signals(stop_tx));
 
+    let refresh =
+        (args.kafka_refresh_seconds > 0).then(|| Duration::from_secs(args.kafka_refresh_seconds));
     let ctx = Arc::new(Context::new(
         client.clone(),
         Some(instance.clone()),
         metrics,
+        refresh,
     ));
     let grace = Duration::from_secs(args.shutdown_timeout);
     if args.leader_election {

@@ -20,7 +20,13 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn new(type_: &'static str, status: bool, reason: &str, message: impl Into<String>) -> Self {
+    /// A verdict.
+    pub fn new(
+        type_: &'static str,
+        status: bool,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             type_,
             status,
@@ -89,12 +95,20 @@ pub fn problems(observed: &Observed, apply_error: Option<Problem>) -> Vec<Proble
     out
 }
 
-/// The conditions of `app` given the observed cluster state and problems.
-pub fn verdicts(app: &StreamApp, observed: &Observed, problems: &[Problem]) -> Vec<Verdict> {
+/// The conditions of `app` given the observed cluster state, problems, and the Kafka
+/// verdicts (KafkaReachable, ChangelogsHealthy, Restoring) when Kafka is checked.
+pub fn verdicts(
+    app: &StreamApp,
+    observed: &Observed,
+    problems: &[Problem],
+    kafka: &[Verdict],
+) -> Vec<Verdict> {
     let want = app.spec.replicas;
     let (ready, rollout) = rollout_state(app, observed);
-    let mut out = Vec::with_capacity(4);
+    let mut out = Vec::with_capacity(4 + kafka.len());
     let degraded = problems.first();
+    let kafka_false = |t: &str| kafka.iter().find(|v| v.type_ == t && !v.status);
+    let kafka_true = |t: &str| kafka.iter().find(|v| v.type_ == t && v.status);
     out.push(match degraded {
         Some(p) => Verdict::new(condition::READY, false, p.reason, p.message.clone()),
         None if rollout.is_some() => Verdict::new(
@@ -109,6 +123,19 @@ pub fn verdicts(app: &StreamApp, observed: &Observed, problems: &[Problem]) -> V
             "ReplicasNotReady",
             format!("{ready}/{want} instances ready"),
         ),
+        None if kafka_false(condition::KAFKA_REACHABLE).is_some() => {
+            let v = kafka_false(condition::KAFKA_REACHABLE).map(|v| v.message.clone());
+            Verdict::new(
+                condition::READY,
+                false,
+                "KafkaUnreachable",
+                v.unwrap_or_default(),
+            )
+        }
+        None if kafka_true(condition::RESTORING).is_some() => {
+            let v = kafka_true(condition::RESTORING).map(|v| v.message.clone());
+            Verdict::new(condition::READY, false, "Restoring", v.unwrap_or_default())
+        }
         None => Verdict::new(
             condition::READY,
             true,
@@ -163,6 +190,7 @@ pub fn verdicts(app: &StreamApp, observed: &Observed, problems: &[Problem]) -> V
             "spec.paused is not set",
         )
     });
+    out.extend(kafka.iter().cloned());
     out
 }
 
@@ -219,6 +247,7 @@ pub fn status(
     app: &StreamApp,
     observed: &Observed,
     verdicts: &[Verdict],
+    kafka: Option<crate::kafka::KafkaStatus>,
     now: &Time,
 ) -> StreamAppStatus {
     let old = app.status.as_ref();
@@ -252,6 +281,7 @@ pub fn status(
         ready_replicas: sts_status.and_then(|s| s.ready_replicas).unwrap_or(0),
         selector: Some(selector_string(app)),
         application_id: Some(app.application_id()),
+        kafka,
         conditions,
     }
 }
@@ -302,12 +332,12 @@ spec: {image: wc:1, replicas: 2, kafka: {bootstrapServers: 'k:9092'}}
     #[test]
     fn ready_only_when_every_instance_is_ready_and_updated() {
         let app = app(APP);
-        let v = verdicts(&app, &sts(2, 2), &[]);
+        let v = verdicts(&app, &sts(2, 2), &[], &[]);
         assert!(get(&v, condition::READY).status);
         assert!(!get(&v, condition::PROGRESSING).status);
-        let v = verdicts(&app, &sts(1, 2), &[]);
+        let v = verdicts(&app, &sts(1, 2), &[], &[]);
         assert_eq!(get(&v, condition::READY).reason, "ReplicasNotReady");
-        let v = verdicts(&app, &sts(2, 1), &[]);
+        let v = verdicts(&app, &sts(2, 1), &[], &[]);
         assert_eq!(get(&v, condition::READY).reason, "RolloutInProgress");
         assert!(get(&v, condition::PROGRESSING).status);
     }
@@ -320,7 +350,7 @@ spec: {image: wc:1, replicas: 2, kafka: {bootstrapServers: 'k:9092'}}
             ..sts(2, 2)
         };
         let found = problems(&observed, None);
-        let v = verdicts(&app, &observed, &found);
+        let v = verdicts(&app, &observed, &found, &[]);
         assert_eq!(get(&v, condition::DEGRADED).reason, "SecretNotFound");
         assert!(get(&v, condition::DEGRADED).message.contains("creds"));
         assert!(!get(&v, condition::READY).status);
@@ -330,10 +360,10 @@ spec: {image: wc:1, replicas: 2, kafka: {bootstrapServers: 'k:9092'}}
     fn an_unchanged_world_gives_an_identical_status() {
         let mut app = app(APP);
         let observed = sts(2, 2);
-        let v = verdicts(&app, &observed, &[]);
-        let first = status(&app, &observed, &v, &Time(chrono_like(1)));
+        let v = verdicts(&app, &observed, &[], &[]);
+        let first = status(&app, &observed, &v, None, &Time(chrono_like(1)));
         app.status = Some(first.clone());
-        let second = status(&app, &observed, &v, &Time(chrono_like(2)));
+        let second = status(&app, &observed, &v, None, &Time(chrono_like(2)));
         assert_eq!(first, second);
         assert!(
             first

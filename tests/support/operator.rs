@@ -49,6 +49,7 @@ impl Operator {
             client.clone(),
             Some("test".into()),
             Arc::new(Metrics::default()),
+            Some(Duration::from_secs(5)),
         ));
         let (stop, stopped) = watch::channel(false);
         let namespaces = vec![namespace.to_string()];

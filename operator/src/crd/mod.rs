@@ -18,6 +18,13 @@ pub mod condition {
     pub const DEGRADED: &str = "Degraded";
     /// `spec.paused` is set.
     pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
+    /// The last Kafka check reached the brokers.
+    pub const KAFKA_REACHABLE: &str = "KafkaReachable";
+    /// Every changelog topic exists, is compacted and has the right partition count.
+    pub const CHANGELOGS_HEALTHY: &str = "ChangelogsHealthy";
+    /// An instance restores state beyond `acceptable.recovery.lag`, or warm-up replicas are
+    /// still catching up.
+    pub const RESTORING: &str = "Restoring";
 }
 
 impl StreamApp {

@@ -35,6 +35,8 @@ use super::status::StreamAppStatus;
     printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas", description = "Desired instances"),
     printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas", description = "Instances that are Ready"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", description = "Why the app is or is not Ready"),
+    printcolumn(name = "Lag", type_ = "integer", json_path = ".status.kafka.processingLagTotal", description = "Records not yet processed"),
+    printcolumn(name = "Restore-Lag", type_ = "integer", json_path = ".status.kafka.restoreLagTotal", description = "Changelog records the instances still lack"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new(
         "(has(self.spec.applicationId) ? self.spec.applicationId : self.metadata.name) == (has(oldSelf.spec.applicationId) ? oldSelf.spec.applicationId : oldSelf.metadata.name)"

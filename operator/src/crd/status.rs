@@ -23,7 +23,11 @@ pub struct StreamAppStatus {
     /// The application.id in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_id: Option<String>,
-    /// Ready, Progressing, Degraded and ReconciliationPaused.
+    /// The app's Kafka side: changelog topics, consumer group, processing and restore lag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<crate::kafka::KafkaStatus>,
+    /// Ready, Progressing, Degraded, ReconciliationPaused, KafkaReachable,
+    /// ChangelogsHealthy and Restoring.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,

@@ -67,13 +67,16 @@ pub struct RequestStats {
     pub admin_describe_configs: u64,
 }
 
+/// Requests one client sent: in total and by API.
+type ClientRequests = (u64, BTreeMap<String, u64>);
+
 /// Statistics shared by all clients of a pool.
 #[derive(Default)]
 struct StatsBook {
     emissions: AtomicU64,
     admin_calls: AtomicU64,
     /// Per librdkafka handle name: (total requests, requests by API).
-    latest: Mutex<HashMap<String, (u64, BTreeMap<String, u64>)>>,
+    latest: Mutex<HashMap<String, ClientRequests>>,
 }
 
 /// Context of every pool client: logs to `tracing`, remembers the last client-level error
@@ -214,7 +217,10 @@ impl ClientPool {
     }
 
     /// The clients of `conn`'s cluster, created on first use; closes idle ones on the way.
-    pub(crate) fn cluster(&self, conn: &KafkaConnection) -> Result<Arc<ClusterClients>, KafkaError> {
+    pub(crate) fn cluster(
+        &self,
+        conn: &KafkaConnection,
+    ) -> Result<Arc<ClusterClients>, KafkaError> {
         let mut map = lock(&self.clusters);
         let evicted = sweep(&mut map, self.config.idle_timeout);
         if !evicted.is_empty() {
@@ -257,8 +263,10 @@ impl ClientPool {
 
     /// Serves pending librdkafka events (statistics, errors) of every consumer in the pool.
     pub async fn serve_events(&self) {
-        let clusters: Vec<Arc<ClusterClients>> =
-            lock(&self.clusters).values().map(|s| s.value.clone()).collect();
+        let clusters: Vec<Arc<ClusterClients>> = lock(&self.clusters)
+            .values()
+            .map(|s| s.value.clone())
+            .collect();
         let _ = tokio::task::spawn_blocking(move || {
             for c in clusters {
                 c.serve_all();
@@ -374,12 +382,10 @@ impl ClusterClients {
         let c = self.shared()?;
         let start = Instant::now();
         serve(c);
-        let md = c
-            .fetch_metadata(None, self.timeout())
-            .map_err(|e| {
-                serve(c);
-                self.fail("metadata", &self.consumer_ctx, start, &e)
-            })?;
+        let md = c.fetch_metadata(None, self.timeout()).map_err(|e| {
+            serve(c);
+            self.fail("metadata", &self.consumer_ctx, start, &e)
+        })?;
         // A topic being deleted reports an error and is left out.
         Ok(md
             .topics()
@@ -422,12 +428,22 @@ impl ClusterClients {
                 (Err(e), _)
                     if matches!(
                         code_of(&e),
-                        Some(Code::UnknownTopicOrPartition | Code::UnknownTopic | Code::UnknownPartition)
+                        Some(
+                            Code::UnknownTopicOrPartition
+                                | Code::UnknownTopic
+                                | Code::UnknownPartition
+                        )
                     ) =>
                 {
                     gone.insert(el.topic().to_string());
                 }
-                (r, o) => debug!(topic = el.topic(), partition = el.partition(), ?r, ?o, "no end offset"),
+                (r, o) => debug!(
+                    topic = el.topic(),
+                    partition = el.partition(),
+                    ?r,
+                    ?o,
+                    "no end offset"
+                ),
             }
         }
         Ok((out, gone))
@@ -472,7 +488,11 @@ impl ClusterClients {
     }
 
     /// Committed offsets of `group` for `partitions` (absent = never committed). Blocking.
-    pub(crate) fn committed(&self, group: &str, partitions: &[Partition]) -> Result<Offsets, KafkaError> {
+    pub(crate) fn committed(
+        &self,
+        group: &str,
+        partitions: &[Partition],
+    ) -> Result<Offsets, KafkaError> {
         let mut out = Offsets::new();
         if partitions.is_empty() {
             return Ok(out);
@@ -512,18 +532,27 @@ impl ClusterClients {
             topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
         let opts = AdminOptions::new().request_timeout(Some(self.timeout()));
         self.stats.admin_calls.fetch_add(1, Ordering::Relaxed);
-        let res = tokio::time::timeout(self.timeout() + Duration::from_secs(1), admin.describe_configs(&specs, &opts))
-            .await
-            .map_err(|_| KafkaError::Timeout {
-                bootstrap: self.bootstrap().to_string(),
-                operation: "describe configs",
-                timeout: self.timeout(),
-            })?
-            .map_err(|e| {
-                let err = classify(self.bootstrap(), "describe configs", self.timeout(), &e, None);
-                warn!(bootstrap = %self.bootstrap(), error = %err, "Kafka request failed");
-                err
-            })?;
+        let res = tokio::time::timeout(
+            self.timeout() + Duration::from_secs(1),
+            admin.describe_configs(&specs, &opts),
+        )
+        .await
+        .map_err(|_| KafkaError::Timeout {
+            bootstrap: self.bootstrap().to_string(),
+            operation: "describe configs",
+            timeout: self.timeout(),
+        })?
+        .map_err(|e| {
+            let err = classify(
+                self.bootstrap(),
+                "describe configs",
+                self.timeout(),
+                &e,
+                None,
+            );
+            warn!(bootstrap = %self.bootstrap(), error = %err, "Kafka request failed");
+            err
+        })?;
         for (topic, r) in topics.iter().zip(res) {
             match r {
                 Ok(cfg) => {
@@ -582,8 +611,10 @@ impl ClusterClients {
         if let Some(c) = self.consumer.get() {
             serve(c);
         }
-        let groups: Vec<Arc<GroupConsumer>> =
-            lock(&self.groups).values().map(|s| s.value.clone()).collect();
+        let groups: Vec<Arc<GroupConsumer>> = lock(&self.groups)
+            .values()
+            .map(|s| s.value.clone())
+            .collect();
         for g in groups {
             if let Some(c) = g.consumer.get() {
                 serve(c);
@@ -617,7 +648,11 @@ fn base_config(conn: &KafkaConnection, config: &PoolConfig) -> ClientConfig {
 }
 
 /// Settings of a read-only consumer; with `group`, for that group's committed offsets only.
-fn consumer_config(conn: &KafkaConnection, config: &PoolConfig, group: Option<&str>) -> ClientConfig {
+fn consumer_config(
+    conn: &KafkaConnection,
+    config: &PoolConfig,
+    group: Option<&str>,
+) -> ClientConfig {
     let mut c = base_config(conn, config);
     c.set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -650,9 +685,23 @@ mod tests {
     #[test]
     fn sweep_removes_only_idle_slots() {
         let mut m: HashMap<&str, Slot<u8>> = HashMap::new();
-        let old = Instant::now().checked_sub(Duration::from_secs(100)).unwrap();
-        m.insert("old", Slot { value: 1, last_used: old });
-        m.insert("new", Slot { value: 2, last_used: Instant::now() });
+        let old = Instant::now()
+            .checked_sub(Duration::from_secs(100))
+            .unwrap();
+        m.insert(
+            "old",
+            Slot {
+                value: 1,
+                last_used: old,
+            },
+        );
+        m.insert(
+            "new",
+            Slot {
+                value: 2,
+                last_used: Instant::now(),
+            },
+        );
         assert_eq!(sweep(&mut m, Duration::from_secs(10)), [1]);
         assert!(m.contains_key("new"));
     }
@@ -660,14 +709,19 @@ mod tests {
     #[tokio::test]
     async fn pool_shares_clients_per_connection_and_drops_idle_ones() {
         // Creating clients does not connect; nothing here needs a broker.
+        let a = KafkaConnection::plaintext("127.0.0.1:1");
+        let pool = ClientPool::new(PoolConfig::default());
+        let first = pool.cluster(&a).unwrap();
+        assert!(Arc::ptr_eq(&first, &pool.cluster(&a).unwrap()));
+        let b = KafkaConnection::plaintext("127.0.0.1:2");
+        assert!(!Arc::ptr_eq(&first, &pool.cluster(&b).unwrap()));
+        assert_eq!(pool.cluster_count(), 2);
+
         let pool = ClientPool::new(PoolConfig {
             idle_timeout: Duration::from_millis(1),
             ..Default::default()
         });
-        let a = KafkaConnection::plaintext("127.0.0.1:1");
-        let first = pool.cluster(&a).unwrap();
-        assert!(Arc::ptr_eq(&first, &pool.cluster(&a).unwrap()));
-        drop(first);
+        drop(pool.cluster(&a).unwrap());
         let deadline = Instant::now() + Duration::from_secs(5);
         while pool.cluster_count() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -39,8 +39,9 @@ impl KafkaConnection {
         if let Some(p) = &self.security_protocol {
             return p.clone();
         }
-        let tls =
-            self.ca_pem.is_some() || self.client_cert_pem.is_some() || self.client_key_pem.is_some();
+        let tls = self.ca_pem.is_some()
+            || self.client_cert_pem.is_some()
+            || self.client_key_pem.is_some();
         match (tls, self.sasl_mechanism.is_some()) {
             (false, false) => "PLAINTEXT",
             (true, false) => "SSL",

@@ -27,7 +27,9 @@ pub enum KafkaError {
         detail: String,
     },
     /// The principal lacks an ACL for an operation.
-    #[error("Kafka at {bootstrap} denied {operation}: {detail} (does the principal have Describe ACLs on the app's topics and group?)")]
+    #[error(
+        "Kafka at {bootstrap} denied {operation}: {detail} (does the principal have Describe ACLs on the app's topics and group?)"
+    )]
     NotAuthorized {
         /// The bootstrap servers.
         bootstrap: String,

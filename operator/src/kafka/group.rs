@@ -110,12 +110,15 @@ pub fn decode_member(m: &MemberSnapshot, pods: &[String], streams: bool) -> Deco
                 }
                 Ok(SubscriptionInfo::UnknownVersion { version, .. }) => {
                     out.subscription_version = Some(version);
-                    out.decode_problems
-                        .push(format!("subscription data version {version} is newer than known"));
+                    out.decode_problems.push(format!(
+                        "subscription data version {version} is newer than known"
+                    ));
                 }
                 Err(e) => out.decode_problems.push(format!("subscription data: {e}")),
             },
-            Ok(None) => out.decode_problems.push("subscription carries no Streams data".into()),
+            Ok(None) => out
+                .decode_problems
+                .push("subscription carries no Streams data".into()),
             Err(e) => out.decode_problems.push(format!("subscription: {e}")),
         }
     }
@@ -135,11 +138,15 @@ pub fn decode_member(m: &MemberSnapshot, pods: &[String], streams: bool) -> Deco
                             Err(e) => out.decode_problems.push(format!("assignment: {e}")),
                         }
                     }
-                    Some(Ok(AssignmentInfo::UnknownVersion { version })) => out
-                        .decode_problems
-                        .push(format!("assignment data version {version} is newer than known")),
+                    Some(Ok(AssignmentInfo::UnknownVersion { version })) => {
+                        out.decode_problems.push(format!(
+                            "assignment data version {version} is newer than known"
+                        ))
+                    }
                     Some(Err(e)) => out.decode_problems.push(format!("assignment data: {e}")),
-                    None => out.decode_problems.push("assignment carries no Streams data".into()),
+                    None => out
+                        .decode_problems
+                        .push("assignment carries no Streams data".into()),
                 }
             }
             Err(e) => out.decode_problems.push(format!("assignment: {e}")),
@@ -214,5 +221,62 @@ mod tests {
         let d = decode_member(&m, &pods(&["wc-0"]), true);
         assert_eq!(d.decode_problems.len(), 2);
         assert_eq!(d.offset_sums, None);
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        let s = s.trim();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Bytes of two real word-count instances (see `tests/fixtures/kafka/README.md`).
+    #[test]
+    fn decodes_members_captured_from_a_real_app() {
+        let captured = [
+            (
+                "wc-0",
+                include_str!("../../tests/fixtures/kafka/wordcount-wc-0-subscription.hex"),
+                include_str!("../../tests/fixtures/kafka/wordcount-wc-0-assignment.hex"),
+            ),
+            (
+                "wc-1",
+                include_str!("../../tests/fixtures/kafka/wordcount-wc-1-subscription.hex"),
+                include_str!("../../tests/fixtures/kafka/wordcount-wc-1-assignment.hex"),
+            ),
+        ];
+        let mut active = Vec::new();
+        let mut standby = Vec::new();
+        for (pod, sub, asg) in captured {
+            let m = MemberSnapshot {
+                member_id: "m".into(),
+                client_id: format!("{pod}-StreamThread-1-consumer"),
+                client_host: "/127.0.0.1".into(),
+                metadata: Some(unhex(sub)),
+                assignment: Some(unhex(asg)),
+            };
+            let d = decode_member(&m, &pods(&["wc-0", "wc-1"]), true);
+            assert!(d.decode_problems.is_empty(), "{:?}", d.decode_problems);
+            assert_eq!(d.pod.as_deref(), Some(pod));
+            assert_eq!(d.subscription_version, Some(11));
+            assert!(d.offset_sums.is_some());
+            assert!(!d.rebalance_scheduled);
+            for ((topic, partition), task) in &d.active {
+                // Subtopology 0 reads the input topic, 1 the repartition topic.
+                let sub = if topic.ends_with(".words") { 0 } else { 1 };
+                assert!(
+                    sub == 0 || topic.ends_with("-counts-repartition"),
+                    "{topic}"
+                );
+                assert_eq!((task.subtopology, task.partition), (sub, *partition));
+                active.push(task.to_string());
+            }
+            standby.extend(d.standby.iter().map(ToString::to_string));
+        }
+        active.sort();
+        standby.sort();
+        assert_eq!(active, ["0_0", "0_1", "0_2", "1_0", "1_1", "1_2"]);
+        assert_eq!(standby, ["1_0", "1_1", "1_2"]);
     }
 }

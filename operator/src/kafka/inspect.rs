@@ -62,7 +62,8 @@ pub(crate) async fn observe(
 
     let (policies, group, end) = tokio::join!(
         clients.cleanup_policies(&changelogs),
-        blocking(clients, "describe group", move |c| c.describe_group(&group_id)),
+        blocking(clients, "describe group", move |c| c
+            .describe_group(&group_id)),
         blocking(clients, "list offsets", move |c| c.end_offsets(&offsets_of)),
     );
     let (end, gone) = end?;

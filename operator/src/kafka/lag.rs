@@ -23,10 +23,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use super::userdata::Partition;
 use super::userdata::{LATEST_OFFSET, TaskId, UNKNOWN_OFFSET_SUM};
-
-/// A topic partition.
-pub type Partition = (String, i32);
 /// Offsets per partition.
 pub type Offsets = BTreeMap<Partition, i64>;
 
@@ -376,7 +374,10 @@ mod tests {
     fn mapping_ambiguous_counts_every_candidate() {
         let f = facts(&[(0, Some(3)), (1, None)], &[], &[]);
         let m = map_changelogs(&[("c".into(), 3)], &f);
-        assert_eq!((m.owners["c"].as_slice(), m.exact["c"]), (&[0, 1][..], false));
+        assert_eq!(
+            (m.owners["c"].as_slice(), m.exact["c"]),
+            (&[0, 1][..], false)
+        );
         assert!(!m.exact_for(0));
     }
 
@@ -388,7 +389,14 @@ mod tests {
         let end: Offsets = [(p("c", 0), 500), (p("c", 1), 20_000)].into();
         let sums: BTreeMap<TaskId, i64> = [(TaskId::new(1, 0), LATEST_OFFSET)].into();
         let tasks = [TaskId::new(0, 0), TaskId::new(1, 0), TaskId::new(1, 1)];
-        let r = restore_lag(&tasks, &sums, &m, &parts, &end, DEFAULT_ACCEPTABLE_RECOVERY_LAG);
+        let r = restore_lag(
+            &tasks,
+            &sums,
+            &m,
+            &parts,
+            &end,
+            DEFAULT_ACCEPTABLE_RECOVERY_LAG,
+        );
         assert_eq!(
             r,
             RestoreLag {
@@ -397,9 +405,19 @@ mod tests {
                 caught_up: Some(false)
             }
         );
-        let sums: BTreeMap<TaskId, i64> =
-            [(TaskId::new(1, 0), LATEST_OFFSET), (TaskId::new(1, 1), 19_000)].into();
-        let r = restore_lag(&tasks, &sums, &m, &parts, &end, DEFAULT_ACCEPTABLE_RECOVERY_LAG);
+        let sums: BTreeMap<TaskId, i64> = [
+            (TaskId::new(1, 0), LATEST_OFFSET),
+            (TaskId::new(1, 1), 19_000),
+        ]
+        .into();
+        let r = restore_lag(
+            &tasks,
+            &sums,
+            &m,
+            &parts,
+            &end,
+            DEFAULT_ACCEPTABLE_RECOVERY_LAG,
+        );
         assert_eq!((r.lag, r.caught_up), (Some(1_000), Some(true)));
     }
 

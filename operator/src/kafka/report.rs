@@ -140,7 +140,10 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
             facts.add_active(task, topics.get(topic).copied());
         }
         m.standby.iter().for_each(|t| facts.add_standby(t));
-        m.offset_sums.iter().flatten().for_each(|(t, _)| facts.add_reported(t));
+        m.offset_sums
+            .iter()
+            .flatten()
+            .for_each(|(t, _)| facts.add_reported(t));
     }
     let changelog_counts: Vec<(String, i32)> = internal
         .changelogs
@@ -249,9 +252,14 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
             .iter()
             .flat_map(|m| m.active.iter().map(|(_, t)| t.clone()))
             .collect();
-        let standby: BTreeSet<TaskId> = mine.iter().flat_map(|m| m.standby.iter().cloned()).collect();
+        let standby: BTreeSet<TaskId> = mine
+            .iter()
+            .flat_map(|m| m.standby.iter().cloned())
+            .collect();
         let lag = processing_lag(assigned.iter().copied(), &obs.end, &obs.committed);
-        let has_assignment = mine.iter().any(|m| !m.assigned.is_empty() || !m.standby.is_empty());
+        let has_assignment = mine
+            .iter()
+            .any(|m| !m.assigned.is_empty() || !m.standby.is_empty());
         let sums: Vec<_> = mine.iter().filter_map(|m| m.offset_sums.as_ref()).collect();
         let restore = (has_assignment && !sums.is_empty()).then(|| {
             let merged = merge_offset_sums(sums.iter().copied());
@@ -380,7 +388,10 @@ fn group_problems(
         if let Some((code, name)) = m.assignment_error {
             problems.push(problem(
                 ProblemReason::AssignmentError,
-                format!("{}: the group leader reported assignment error {code} ({name})", m.client_id),
+                format!(
+                    "{}: the group leader reported assignment error {code} ({name})",
+                    m.client_id
+                ),
             ));
         }
     }
@@ -407,13 +418,21 @@ mod tests {
         }
     }
 
-    fn member(pod: &str, part: i32, sums: &[(i32, i32, i64)], standby: &[(i32, i32)]) -> MemberSnapshot {
+    fn member(
+        pod: &str,
+        part: i32,
+        sums: &[(i32, i32, i64)],
+        standby: &[(i32, i32)],
+    ) -> MemberSnapshot {
         let info = assignment_info_v11(&[(0, part), (1, part)], standby, NO_REBALANCE_SCHEDULED);
         MemberSnapshot {
             member_id: format!("{pod}-id"),
             client_id: format!("{pod}-StreamThread-1-consumer"),
             client_host: "/127.0.0.1".into(),
-            metadata: Some(subscription_v3(&["words", REP], &subscription_info_v11(sums))),
+            metadata: Some(subscription_v3(
+                &["words", REP],
+                &subscription_info_v11(sums),
+            )),
             assignment: Some(assignment_v0(&[("words", &[part]), (REP, &[part])], &info)),
         }
     }
@@ -466,7 +485,10 @@ mod tests {
         let s = build_status(&app(), &observation(), "2026-01-01T00:00:00Z".into());
         assert_eq!(s.changelog_topics.len(), 1);
         let c = &s.changelog_topics[0];
-        assert_eq!((c.store.as_str(), c.compacted, c.partitions_match_source), ("counts", Some(true), Some(true)));
+        assert_eq!(
+            (c.store.as_str(), c.compacted, c.partitions_match_source),
+            ("counts", Some(true), Some(true))
+        );
         assert_eq!(s.repartition_topics, [REP]);
         assert_eq!(s.missing_input_topics, ["absent"]);
         // words-0: 10, words-1: no commit, rep-0: 0, rep-1: 6.
@@ -476,14 +498,23 @@ mod tests {
         assert_eq!(p0.standby_tasks, ["1_1"]);
         assert_eq!((p0.processing_lag, p0.uncommitted_partitions), (10, 0));
         // 1_0 running; standby 1_1 at 1500 of 2000.
-        assert_eq!((p0.restore_lag, p0.restore_lag_exact, p0.caught_up), (Some(500), true, Some(false)));
+        assert_eq!(
+            (p0.restore_lag, p0.restore_lag_exact, p0.caught_up),
+            (Some(500), true, Some(false))
+        );
         let p1 = &s.pods[1];
         assert_eq!((p1.processing_lag, p1.uncommitted_partitions), (6, 1));
         // Standby 1_0 has no local state: all 1000 records.
         assert_eq!(p1.restore_lag, Some(1000));
-        assert_eq!((s.restore_lag_total, s.restore_lag_exact), (Some(1500), true));
+        assert_eq!(
+            (s.restore_lag_total, s.restore_lag_exact),
+            (Some(1500), true)
+        );
         assert!(!s.probing_rebalance_pending);
-        assert_eq!(s.group.as_ref().unwrap().members[0].pod.as_deref(), Some("wc-0"));
+        assert_eq!(
+            s.group.as_ref().unwrap().members[0].pod.as_deref(),
+            Some("wc-0")
+        );
         let reasons: Vec<ProblemReason> = s.problems.iter().map(|p| p.reason).collect();
         assert_eq!(reasons, [ProblemReason::InputTopicMissing]);
     }
@@ -505,14 +536,19 @@ mod tests {
         assert_eq!(s.group, None);
         assert_eq!((s.processing_lag_total, s.uncommitted_partitions), (0, 4));
         assert_eq!(s.restore_lag_total, None);
-        assert!(s.pods.iter().all(|p| p.restore_lag.is_none() && p.members == 0));
+        assert!(
+            s.pods
+                .iter()
+                .all(|p| p.restore_lag.is_none() && p.members == 0)
+        );
     }
 
     #[test]
     fn deleted_topic_and_foreign_member() {
         let mut obs = observation();
         obs.gone.insert(REP.into());
-        obs.group.as_mut().unwrap().members[1].client_id = "intruder-StreamThread-1-consumer".into();
+        obs.group.as_mut().unwrap().members[1].client_id =
+            "intruder-StreamThread-1-consumer".into();
         let s = build_status(&app(), &obs, "t".into());
         assert!(s.repartition_topics.is_empty());
         let reasons: BTreeSet<ProblemReason> = s.problems.iter().map(|p| p.reason).collect();
@@ -529,7 +565,11 @@ mod tests {
     fn status_serializes_camel_case() {
         let s = build_status(&app(), &observation(), "t".into());
         let v = serde_json::to_value(&s).unwrap();
-        assert!(v["changelogTopics"][0]["partitionsMatchSource"].as_bool().unwrap());
+        assert!(
+            v["changelogTopics"][0]["partitionsMatchSource"]
+                .as_bool()
+                .unwrap()
+        );
         assert_eq!(v["problems"][0]["reason"], "InputTopicMissing");
         assert_eq!(v["pods"][0]["restoreLagExact"], true);
     }

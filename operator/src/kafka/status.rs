@@ -154,7 +154,9 @@ pub struct KafkaProblem {
 }
 
 /// The kinds of problems the Kafka check reports.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord,
+)]
 pub enum ProblemReason {
     /// A changelog's `cleanup.policy` lacks `compact`: old state is deleted by retention.
     ChangelogNotCompacted,

@@ -33,6 +33,9 @@ const MIN_NAMED_TOPOLOGY_VERSION: i32 = 10;
 /// First version whose subscription carries task offset sums instead of task sets.
 const MIN_OFFSET_SUM_VERSION: i32 = 7;
 
+/// A topic partition: (topic, partition).
+pub type Partition = (String, i32);
+
 /// A topic and some of its partitions.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TopicPartitions {
@@ -73,8 +76,8 @@ pub struct ConsumerAssignment {
 impl ConsumerAssignment {
     /// Assigned partitions sorted by (topic, partition): the order Kafka Streams lists the
     /// active tasks in.
-    pub fn sorted_partitions(&self) -> Vec<(String, i32)> {
-        let mut out: Vec<(String, i32)> = self
+    pub fn sorted_partitions(&self) -> Vec<Partition> {
+        let mut out: Vec<Partition> = self
             .partitions
             .iter()
             .flat_map(|tp| tp.partitions.iter().map(|p| (tp.topic.clone(), *p)))
@@ -247,7 +250,10 @@ pub fn decode_consumer_assignment(buf: &[u8]) -> Result<ConsumerAssignment, Deco
     })
 }
 
-fn topic_partitions(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<TopicPartitions>, DecodeError> {
+fn topic_partitions(
+    r: &mut Reader<'_>,
+    what: &'static str,
+) -> Result<Vec<TopicPartitions>, DecodeError> {
     let n = r.len(what, 6)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -265,7 +271,10 @@ fn topic_partitions(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<TopicP
 /// Decodes Kafka Streams' `SubscriptionInfo` (the subscription's user data), laid out per
 /// `SubscriptionInfoData.json` (Kafka's generated, non-flexible message encoding).
 pub fn decode_subscription_info(buf: &[u8]) -> Result<SubscriptionInfo, DecodeError> {
-    let mut r = Reader::new(buf);
+    subscription_info(&mut Reader::new(buf))
+}
+
+fn subscription_info(r: &mut Reader<'_>) -> Result<SubscriptionInfo, DecodeError> {
     let version = r.i32("subscription info version")?;
     if !(1..=LATEST_KNOWN_STREAMS_VERSION).contains(&version) {
         // Streams itself reads only the version and latest supported version of a future
@@ -287,10 +296,10 @@ pub fn decode_subscription_info(buf: &[u8]) -> Result<SubscriptionInfo, DecodeEr
     s.process_id = r.uuid("process id")?;
     if version < MIN_OFFSET_SUM_VERSION {
         // Before v7 the member sent task sets; Streams maps them to the same sentinels.
-        for task in task_id_array(&mut r, "previous active tasks")? {
+        for task in task_id_array(r, "previous active tasks")? {
             s.task_offset_sums.insert(task, LATEST_OFFSET);
         }
-        for task in task_id_array(&mut r, "standby tasks")? {
+        for task in task_id_array(r, "standby tasks")? {
             s.task_offset_sums.entry(task).or_insert(UNKNOWN_OFFSET_SUM);
         }
     }
@@ -301,7 +310,7 @@ pub fn decode_subscription_info(buf: &[u8]) -> Result<SubscriptionInfo, DecodeEr
             .map(|b| String::from_utf8_lossy(b).into_owned());
     }
     if version >= MIN_OFFSET_SUM_VERSION {
-        decode_task_offset_sums(&mut r, version, &mut s.task_offset_sums)?;
+        decode_task_offset_sums(r, version, &mut s.task_offset_sums)?;
     }
     if version >= 8 {
         s.unique_field = Some(r.i8("unique field")?);
@@ -374,7 +383,10 @@ fn decode_task_offset_sums(
 /// Decodes Kafka Streams' `AssignmentInfo` (the assignment's user data), laid out per
 /// `AssignmentInfo.encode()` (hand-written `DataOutputStream` encoding).
 pub fn decode_assignment_info(buf: &[u8]) -> Result<AssignmentInfo, DecodeError> {
-    let mut r = Reader::new(buf);
+    assignment_info(&mut Reader::new(buf))
+}
+
+fn assignment_info(r: &mut Reader<'_>) -> Result<AssignmentInfo, DecodeError> {
     let version = r.i32("assignment info version")?;
     if !(1..=LATEST_KNOWN_STREAMS_VERSION).contains(&version) {
         return Ok(AssignmentInfo::UnknownVersion { version });
@@ -388,24 +400,24 @@ pub fn decode_assignment_info(buf: &[u8]) -> Result<AssignmentInfo, DecodeError>
     }
     let n = r.len("active tasks", 8)?;
     for _ in 0..n {
-        a.active_tasks.push(assigned_task_id(&mut r, version)?);
+        a.active_tasks.push(assigned_task_id(r, version)?);
     }
     let n = r.len("standby tasks", 12)?;
     for _ in 0..n {
-        a.standby_tasks.push(assigned_task_id(&mut r, version)?);
-        skip_topic_partitions(&mut r, "standby task partitions")?;
+        a.standby_tasks.push(assigned_task_id(r, version)?);
+        skip_topic_partitions(r, "standby task partitions")?;
     }
     match version {
         1 => {}
-        2..=4 => skip_partitions_by_host(&mut r)?,
+        2..=4 => skip_partitions_by_host(r)?,
         5 => {
-            skip_topic_dictionary(&mut r)?;
-            skip_host_map_with_dictionary(&mut r)?;
+            skip_topic_dictionary(r)?;
+            skip_host_map_with_dictionary(r)?;
         }
         _ => {
-            skip_topic_dictionary(&mut r)?;
-            skip_host_map_with_dictionary(&mut r)?; // active partitions by host
-            skip_host_map_with_dictionary(&mut r)?; // standby partitions by host
+            skip_topic_dictionary(r)?;
+            skip_host_map_with_dictionary(r)?; // active partitions by host
+            skip_host_map_with_dictionary(r)?; // standby partitions by host
         }
     }
     if version >= 4 {
@@ -484,7 +496,7 @@ fn skip_host_map_with_dictionary(r: &mut Reader<'_>) -> Result<(), DecodeError> 
 pub fn active_task_partitions(
     assignment: &ConsumerAssignment,
     info: &StreamsAssignment,
-) -> Result<Vec<((String, i32), TaskId)>, DecodeError> {
+) -> Result<Vec<(Partition, TaskId)>, DecodeError> {
     let partitions = assignment.sorted_partitions();
     if partitions.len() != info.active_tasks.len() {
         return Err(DecodeError::TaskCountMismatch {
@@ -603,7 +615,13 @@ pub(crate) mod tests {
         }
         w = w.i32(standby.len() as i32);
         for (s, p) in standby {
-            w = w.i32(*s).i32(*p).i32(0).i32(1).utf("app-store-changelog").i32(*p);
+            w = w
+                .i32(*s)
+                .i32(*p)
+                .i32(0)
+                .i32(1)
+                .utf("app-store-changelog")
+                .i32(*p);
         }
         w.i32(1) // topic dictionary
             .i32(0)
@@ -642,7 +660,10 @@ pub(crate) mod tests {
     fn consumer_subscription_v0_and_future_versions() {
         let v0 = W::default().i16(0).i32(1).string("t").i32(-1).0;
         let s = decode_consumer_subscription(&v0).unwrap();
-        assert_eq!((s.topics.len(), s.user_data, s.generation_id), (1, None, None));
+        assert_eq!(
+            (s.topics.len(), s.user_data, s.generation_id),
+            (1, None, None)
+        );
         // A v9 member appends fields we do not know: they are ignored.
         let mut v9 = subscription_v3(&["t"], b"");
         v9[1] = 9;
@@ -651,7 +672,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn subscription_info_v11() {
+    fn decodes_subscription_info_v11() {
         let bytes = subscription_info_v11(&[(0, 0, LATEST_OFFSET), (0, 1, 42), (1, 0, 7)]);
         let SubscriptionInfo::Decoded(s) = decode_subscription_info(&bytes).unwrap() else {
             panic!("not decoded");
@@ -731,7 +752,10 @@ pub(crate) mod tests {
     fn truncated_subscription_info_is_an_error_not_a_panic() {
         let bytes = subscription_info_v11(&[(0, 0, 5)]);
         for cut in 0..bytes.len() {
-            assert!(decode_subscription_info(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                decode_subscription_info(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -836,5 +860,95 @@ pub(crate) mod tests {
                 partitions: 2
             })
         );
+    }
+
+    /// Decodes `buf` fully: every byte must belong to a field.
+    fn exact<T>(buf: &[u8], f: fn(&mut Reader<'_>) -> Result<T, DecodeError>) -> T {
+        let mut r = Reader::new(buf);
+        let v = f(&mut r).unwrap();
+        assert_eq!(r.remaining(), 0, "trailing bytes");
+        v
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Every version as Kafka Streams 4.3.1 itself encodes it (see
+    /// `tests/fixtures/kafka/GenUserdata.java` for how the file was made).
+    #[test]
+    fn decodes_kafka_streams_own_encodings_of_every_version() {
+        let fixture = include_str!("../../tests/fixtures/kafka/streams-4.3.1-userdata.txt");
+        let mut seen = (0, 0);
+        for line in fixture.lines() {
+            let mut parts = line.split(' ');
+            let (kind, version, data) = (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            );
+            let version: i32 = version.parse().unwrap();
+            match kind {
+                "subscription" => {
+                    seen.0 += 1;
+                    let SubscriptionInfo::Decoded(s) = exact(&unhex(data), subscription_info)
+                    else {
+                        panic!("v{version} not decoded");
+                    };
+                    assert_eq!(s.version, version);
+                    assert_eq!(s.process_id, "12345678-9abc-def0-0123-456789abcdef");
+                    assert_eq!(s.user_end_point.is_some(), version >= 2, "v{version}");
+                    let expect: BTreeMap<TaskId, i64> = if version >= 7 {
+                        [
+                            (TaskId::new(0, 0), LATEST_OFFSET),
+                            (TaskId::new(1, 0), 1234),
+                            (TaskId::new(1, 1), 0),
+                        ]
+                        .into()
+                    } else {
+                        [
+                            (TaskId::new(0, 0), LATEST_OFFSET),
+                            (TaskId::new(1, 0), UNKNOWN_OFFSET_SUM),
+                            (TaskId::new(1, 1), UNKNOWN_OFFSET_SUM),
+                        ]
+                        .into()
+                    };
+                    assert_eq!(s.task_offset_sums, expect, "v{version}");
+                    assert_eq!(s.unique_field, (version >= 8).then_some(1));
+                    assert_eq!(s.error_code, (version >= 9).then_some(0));
+                    assert_eq!(s.client_tags.contains_key("zone"), version >= 11);
+                }
+                "assignment" => {
+                    seen.1 += 1;
+                    let AssignmentInfo::Decoded(a) = exact(&unhex(data), assignment_info) else {
+                        panic!("v{version} not decoded");
+                    };
+                    assert_eq!(a.version, version);
+                    assert_eq!(
+                        a.active_tasks,
+                        [TaskId::new(0, 0), TaskId::new(1, 0)],
+                        "v{version}"
+                    );
+                    assert_eq!(a.standby_tasks, [TaskId::new(1, 1)], "v{version}");
+                    assert_eq!(a.error_code, if version >= 4 { 2 } else { 0 });
+                    assert_eq!(
+                        a.next_rebalance_ms,
+                        (version >= 7).then_some(1_700_000_000_000)
+                    );
+                }
+                "assignor-error" => {
+                    let a = StreamsAssignment {
+                        error_code: version,
+                        ..Default::default()
+                    };
+                    assert_eq!(a.error_name(), data);
+                }
+                other => panic!("unknown fixture line {other}"),
+            }
+        }
+        assert_eq!(seen, (11, 11));
     }
 }

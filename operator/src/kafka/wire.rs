@@ -137,7 +137,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A non-nullable count: null is an error.
-    pub(crate) fn len(&mut self, what: &'static str, min_size: usize) -> Result<usize, DecodeError> {
+    pub(crate) fn len(
+        &mut self,
+        what: &'static str,
+        min_size: usize,
+    ) -> Result<usize, DecodeError> {
         let offset = self.pos;
         self.count(what, min_size)?
             .ok_or(DecodeError::InvalidLength {
@@ -180,7 +184,11 @@ impl<'a> Reader<'a> {
     }
 
     /// `n` Java chars (UTF-16 code units), as `DataOutputStream.writeChars` writes them.
-    pub(crate) fn java_chars(&mut self, what: &'static str, n: usize) -> Result<String, DecodeError> {
+    pub(crate) fn java_chars(
+        &mut self,
+        what: &'static str,
+        n: usize,
+    ) -> Result<String, DecodeError> {
         let b = self.take(n.saturating_mul(2), what)?;
         let units: Vec<u16> = b
             .chunks_exact(2)
