@@ -8,6 +8,8 @@ pub mod binary;
 pub mod kafka;
 pub mod kube_env;
 pub mod operator;
+pub mod podrunner;
+pub mod private_kafka;
 pub mod process;
 pub mod wait;
 
@@ -15,6 +17,8 @@ pub use binary::operator_binary;
 pub use kafka::Kafka;
 pub use kube_env::{TestNamespace, client};
 pub use operator::{Operator, install_crd};
+pub use podrunner::PodRunner;
+pub use private_kafka::PrivateKafka;
 pub use process::OperatorProcess;
 pub use wait::{wait_for, wait_for_list};
 

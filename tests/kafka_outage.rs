@@ -1,0 +1,90 @@
+//! Kafka going away and coming back: the operator says so within one refresh, keeps
+//! reconciling the Kubernetes side meanwhile, and recovers without a restart.
+
+use std::time::Duration;
+
+use integration_tests::{Operator, PrivateKafka, TestNamespace, client, wait_for};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kstreams_operator::crd::StreamApp;
+use kube::api::{Patch, PatchParams, PostParams};
+
+fn condition(app: &StreamApp, type_: &str) -> Option<(String, String, String)> {
+    let c = app
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+fn is(app: &StreamApp, type_: &str, status: &str) -> bool {
+    condition(app, type_).is_some_and(|(s, _, _)| s == status)
+}
+
+const LONG: Duration = Duration::from_secs(90);
+
+#[tokio::test]
+async fn kafka_outage_is_reported_and_recovered_without_restart() {
+    let kafka = PrivateKafka::start();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "outage").await;
+    // The in-process operator checks Kafka every 5 s.
+    let _operator = Operator::start(&client, &ns.name).await;
+    let apps = ns.api::<StreamApp>();
+    let app: StreamApp = serde_yaml::from_str(&format!(
+        "apiVersion: kstreams.dev/v1alpha1\nkind: StreamApp\nmetadata: {{name: outage}}\n\
+         spec: {{image: 'example/app:1', replicas: 1, kafka: {{bootstrapServers: '{}'}}}}",
+        kafka.bootstrap
+    ))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    wait_for(&apps, "outage", "Ready and KafkaReachable", LONG, |a| {
+        is(a, "Ready", "True") && is(a, "KafkaReachable", "True")
+    })
+    .await;
+
+    kafka.down();
+    let down = wait_for(&apps, "outage", "KafkaReachable=False", LONG, |a| {
+        is(a, "KafkaReachable", "False")
+    })
+    .await;
+    let (_, reason, message) = condition(&down, "KafkaReachable").unwrap();
+    assert!(reason.starts_with("Kafka"), "reason {reason}");
+    assert!(
+        message.contains(&kafka.bootstrap),
+        "the message names the brokers: {message}"
+    );
+    assert!(is(&down, "Ready", "False"));
+    assert!(
+        down.status.as_ref().unwrap().kafka.is_some(),
+        "the last known Kafka figures stay"
+    );
+
+    // The Kubernetes side is still reconciled while Kafka is away.
+    apps.patch(
+        "outage",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"replicas": 2}})),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &ns.api::<StatefulSet>(),
+        "outage",
+        "scaled to 2 while Kafka is down",
+        LONG,
+        |s| s.spec.as_ref().and_then(|s| s.replicas) == Some(2),
+    )
+    .await;
+
+    kafka.up();
+    wait_for(
+        &apps,
+        "outage",
+        "Ready again once Kafka is back",
+        LONG,
+        |a| is(a, "KafkaReachable", "True") && is(a, "Ready", "True"),
+    )
+    .await;
+}
