@@ -54,6 +54,18 @@ fn ready_at_current_generation(app: &StreamApp) -> bool {
         && app.status.as_ref().and_then(|s| s.observed_generation) == app.metadata.generation
 }
 
+/// The uids of the app pods in `ns`: a pod replaced by its StatefulSet gets a new uid.
+async fn pod_uids(ns: &TestNamespace) -> BTreeSet<String> {
+    ns.api::<Pod>()
+        .list(&ListParams::default().labels(SELECTOR))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|p| p.uid())
+        .collect()
+}
+
 fn pod_ready(pod: &Pod) -> bool {
     pod.status.as_ref().is_some_and(|s| {
         s.phase.as_deref() == Some("Running")
@@ -343,15 +355,7 @@ async fn config_edit_rolls_pods_and_kubectl_scale_works() {
     app.spec.placement.anti_affinity = kstreams_operator::crd::PlacementRule::Preferred;
     apps.create(&PostParams::default(), &app).await.unwrap();
     wait_for(&apps, "roll", "Ready", LONG, ready_at_current_generation).await;
-    let before: BTreeSet<String> = ns
-        .api::<Pod>()
-        .list(&ListParams::default().labels(SELECTOR))
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter_map(|p| p.uid())
-        .collect();
+    let before = pod_uids(&ns).await;
 
     apps.patch(
         "roll",
@@ -536,15 +540,7 @@ async fn growing_storage_expands_the_volumes_without_restarting_pods() {
         .await
         .unwrap();
     wait_for(&apps, "grow", "Ready", LONG, ready_at_current_generation).await;
-    let pods_before: BTreeSet<String> = ns
-        .api::<Pod>()
-        .list(&ListParams::default().labels(SELECTOR))
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter_map(|p| p.uid())
-        .collect();
+    let pods_before = pod_uids(&ns).await;
 
     apps.patch(
         "grow",
@@ -597,15 +593,7 @@ async fn growing_storage_expands_the_volumes_without_restarting_pods() {
         ready_at_current_generation,
     )
     .await;
-    let pods_after: BTreeSet<String> = ns
-        .api::<Pod>()
-        .list(&ListParams::default().labels(SELECTOR))
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter_map(|p| p.uid())
-        .collect();
+    let pods_after = pod_uids(&ns).await;
     assert_eq!(
         pods_before, pods_after,
         "the pods keep running through the change"

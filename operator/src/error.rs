@@ -44,5 +44,20 @@ impl Error {
     }
 }
 
+/// Wraps a client error with what was attempted on which object.
+pub fn kube_err(
+    verb: &'static str,
+    kind: &'static str,
+    name: &str,
+) -> impl FnOnce(kube::Error) -> Error + use<> {
+    let name = name.to_string();
+    move |source| Error::Kube {
+        verb,
+        kind,
+        name,
+        source,
+    }
+}
+
 /// Result of operator code.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -7,7 +7,7 @@ use kube::api::{ListParams, PartialObjectMeta};
 use kube::{Api, Client, ResourceExt};
 
 use crate::crd::StreamApp;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, kube_err};
 use crate::resources::{app_name, selector_string};
 
 /// The live objects and references a StreamApp's status depends on.
@@ -40,20 +40,6 @@ pub fn referenced_secrets(app: &StreamApp) -> Vec<String> {
     names.sort();
     names.dedup();
     names
-}
-
-fn kube_err(
-    verb: &'static str,
-    kind: &'static str,
-    name: &str,
-) -> impl FnOnce(kube::Error) -> Error {
-    let name = name.to_string();
-    move |source| Error::Kube {
-        verb,
-        kind,
-        name,
-        source,
-    }
 }
 
 /// Reads everything `Observed` holds for `app`.

@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::context::Context;
 use crate::crd::{StreamApp, StreamAppStatus, condition};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, kube_err};
 use crate::observe::{Observed, observe};
 use crate::resources::{FIELD_MANAGER, configmap, pdb, service, statefulset};
 use crate::status::{Problem, Verdict, problems, status, verdicts};
@@ -85,14 +85,13 @@ fn needs_write(old: Option<&StreamAppStatus>, new: &StreamAppStatus) -> bool {
     if &aligned != old {
         return true;
     }
-    let stale = checked(old)
+    checked(old)
         .and_then(|at| at.parse::<k8s_openapi::jiff::Timestamp>().ok())
         .map(|at| {
             let age = k8s_openapi::jiff::Timestamp::now().duration_since(at);
             age.unsigned_abs() > kafka_check::STATUS_HEARTBEAT
         })
-        .unwrap_or(false);
-    stale
+        .unwrap_or(false)
 }
 
 async fn apply_children(ctx: &Context, ns: &str, app: &StreamApp) -> Result<()> {
@@ -144,12 +143,7 @@ where
             &Patch::Apply(obj),
         )
         .await
-        .map_err(|source| Error::Kube {
-            verb: "apply",
-            kind: kind_of::<K>(),
-            name,
-            source,
-        })?;
+        .map_err(kube_err("apply", kind_of::<K>(), &name))?;
     Ok(())
 }
 
@@ -180,12 +174,7 @@ async fn write_status(
             &Patch::Apply(patch),
         )
         .await
-        .map_err(|source| Error::Kube {
-            verb: "patch status",
-            kind: "StreamApp",
-            name,
-            source,
-        })?;
+        .map_err(kube_err("patch status", "StreamApp", &name))?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use kube::{Api, ResourceExt};
 use tracing::info;
 
 use crate::crd::StreamApp;
-use crate::error::{Error, Result};
+use crate::error::{Result, kube_err};
 use crate::resources::statefulset::STATE_VOLUME;
 use crate::resources::{FIELD_MANAGER, selector_string};
 
@@ -40,15 +40,6 @@ pub fn storage_change(live: &StatefulSet, app: &StreamApp) -> Option<String> {
 pub async fn grow(client: &kube::Client, ns: &str, app: &StreamApp) -> Result<bool> {
     let sts_api = Api::<StatefulSet>::namespaced(client.clone(), ns);
     let name = app.name_any();
-    let kube_err = |verb: &'static str, kind: &'static str, name: &str| {
-        let name = name.to_string();
-        move |source| Error::Kube {
-            verb,
-            kind,
-            name,
-            source,
-        }
-    };
     let Some(live) = sts_api
         .get_opt(&name)
         .await
