@@ -6,6 +6,8 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, PartialObjectMeta};
 use kube::{Api, Client, ResourceExt};
 
+use tracing::debug;
+
 use crate::crd::StreamApp;
 use crate::error::{Error, Result, kube_err};
 use crate::resources::{app_name, selector_string};
@@ -42,6 +44,16 @@ pub fn referenced_secrets(app: &StreamApp) -> Vec<String> {
     names
 }
 
+/// Whether an object exists; `None` when RBAC does not allow asking (cluster-wide mode
+/// grants no Secret access by design), so the check is skipped rather than failing the app.
+fn exists<T>(got: kube::Result<Option<T>>) -> kube::Result<Option<bool>> {
+    match got {
+        Ok(found) => Ok(Some(found.is_some())),
+        Err(kube::Error::Api(status)) if status.code == 403 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads everything `Observed` holds for `app`.
 pub async fn observe(client: &Client, app: &StreamApp) -> Result<Observed> {
     let ns = app
@@ -60,24 +72,24 @@ pub async fn observe(client: &Client, app: &StreamApp) -> Result<Observed> {
     let secrets = Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), &ns);
     let mut missing_secrets = Vec::new();
     for s in referenced_secrets(app) {
-        // Metadata only: the operator never reads a Secret's data.
-        if secrets
-            .get_metadata_opt(&s)
-            .await
-            .map_err(kube_err("get", "Secret", &s))?
-            .is_none()
-        {
-            missing_secrets.push(s);
+        // Metadata only here; the Kafka check reads the data it needs and reports a 403.
+        match exists(secrets.get_metadata_opt(&s).await).map_err(kube_err("get", "Secret", &s))? {
+            Some(false) => missing_secrets.push(s),
+            Some(true) => {}
+            None => debug!(secret = %s, "no permission to check the Secret; skipped"),
         }
     }
     let mut missing_storage_class = None;
     if let Some(class) = &app.spec.state.storage_class_name {
-        let found = Api::<PartialObjectMeta<StorageClass>>::all(client.clone())
-            .get_metadata_opt(class)
-            .await
-            .map_err(kube_err("get", "StorageClass", class))?;
-        if found.is_none() {
-            missing_storage_class = Some(class.clone());
+        let classes = Api::<PartialObjectMeta<StorageClass>>::all(client.clone());
+        match exists(classes.get_metadata_opt(class).await).map_err(kube_err(
+            "get",
+            "StorageClass",
+            class,
+        ))? {
+            Some(false) => missing_storage_class = Some(class.clone()),
+            Some(true) => {}
+            None => debug!(%class, "no permission to check the StorageClass; skipped"),
         }
     }
     Ok(Observed {
