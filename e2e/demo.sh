@@ -10,6 +10,8 @@ set -euo pipefail
 eval "$("$E2E_DIR/cluster.sh" env)"
 eval "$("$E2E_DIR/kafka.sh" env)"
 
+# The example reads text-lines; the operator reports a missing input topic as Degraded.
+"$E2E_DIR/kafka.sh" topic text-lines 3
 kubectl apply --server-side --field-manager kstreams-demo -f "$REPO_DIR/deploy/examples/wordcount.yaml"
 kubectl wait --for=condition=Ready streamapp/wordcount --timeout=180s
 echo

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A single-node Apache Kafka (KRaft, combined broker+controller) on 127.0.0.1, from Maven
-# Central jars. Usage: e2e/kafka.sh up|down|env|status
+# Central jars. Usage: e2e/kafka.sh up|down|env|status|topic NAME [PARTITIONS]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -84,7 +84,13 @@ case ${1:-} in
   up) up ;;
   down) down ;;
   env) echo "export KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT" ;;
+  topic)
+    # topic NAME [PARTITIONS]: creates the topic unless it exists.
+    [[ -n ${2:-} ]] || die "usage: $0 topic NAME [PARTITIONS]"
+    kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+      --create --if-not-exists --topic "$2" --partitions "${3:-3}" --replication-factor 1 >/dev/null
+    ;;
   status)
     if running kafka && answers_metadata; then echo "kafka: running on 127.0.0.1:$KAFKA_PORT"; else echo "kafka: down"; exit 1; fi ;;
-  *) die "usage: $0 up|down|env|status" ;;
+  *) die "usage: $0 up|down|env|status|topic NAME [PARTITIONS]" ;;
 esac
