@@ -23,7 +23,10 @@ up() {
   kubectl wait --for=condition=Established crd/streamapps.kstreams.dev --timeout=60s >/dev/null
   mkdir -p "$DIR"
   log "starting the operator (log: $DIR/operator.log)"
-  start_daemon operator "$DIR/operator.log" "$BIN" run --admin-addr "127.0.0.1:$ADMIN_PORT" --instance local
+  # The demo's operator watches only its own namespaces, so that tests (which run an operator
+  # per test namespace) never share an app with it.
+  start_daemon operator "$DIR/operator.log" "$BIN" run --admin-addr "127.0.0.1:$ADMIN_PORT" \
+    --instance local --namespaces "${KSO_OPERATOR_NAMESPACES:-default}"
   wait_until 60 "operator /readyz" ready || die "operator: not ready within 60s; see $DIR/operator.log"
 }
 
