@@ -396,46 +396,65 @@ impl ClusterClients {
     }
 
     /// End offsets (high watermarks) of `partitions` in one call: librdkafka sends one
-    /// ListOffsets request per partition leader. Partitions the broker no longer knows (topic
-    /// deleted meanwhile) are returned in the second set. Blocking.
+    /// ListOffsets request per partition leader. Blocking.
+    ///
+    /// librdkafka fails the whole call, discarding every result, when a single partition
+    /// errs (topic deleted meanwhile, leader moving). Then the topics are asked one by one:
+    /// the ones the broker no longer knows are returned in the second set, and partitions
+    /// still failing are left out (their lag shows as unknown).
     pub(crate) fn end_offsets(
         &self,
         partitions: &[Partition],
     ) -> Result<(Offsets, BTreeSet<String>), KafkaError> {
-        let mut out = Offsets::new();
         let mut gone = BTreeSet::new();
-        if partitions.is_empty() {
-            return Ok((out, gone));
+        let err = match self.list_end_offsets(partitions) {
+            Ok(out) => return Ok((out, gone)),
+            Err(e) if is_partition_level(&e) => e,
+            Err(e) => {
+                return Err(self.fail("list offsets", &self.consumer_ctx, Instant::now(), &e));
+            }
+        };
+        debug!(error = %err, "batched ListOffsets failed on a partition; asking per topic");
+        let mut by_topic: BTreeMap<&str, Vec<Partition>> = BTreeMap::new();
+        for p in partitions {
+            by_topic.entry(p.0.as_str()).or_default().push(p.clone());
         }
-        let c = self.shared()?;
+        let mut out = Offsets::new();
+        for (topic, parts) in by_topic {
+            match self.list_end_offsets(&parts) {
+                Ok(o) => out.extend(o),
+                Err(e) if is_unknown_topic(&e) => {
+                    gone.insert(topic.to_string());
+                }
+                Err(e) if is_partition_level(&e) => {
+                    debug!(topic, error = %e, "no end offsets for topic");
+                }
+                Err(e) => {
+                    return Err(self.fail("list offsets", &self.consumer_ctx, Instant::now(), &e));
+                }
+            }
+        }
+        Ok((out, gone))
+    }
+
+    fn list_end_offsets(&self, partitions: &[Partition]) -> Result<Offsets, RdError> {
+        let mut out = Offsets::new();
+        if partitions.is_empty() {
+            return Ok(out);
+        }
+        let c = self.consumer.get().ok_or(RdError::Canceled)?;
         let mut tpl = TopicPartitionList::with_capacity(partitions.len());
         for (t, p) in partitions {
             // Offset::End is the "latest" timestamp (-1) ListOffsets understands.
-            tpl.add_partition_offset(t, *p, Offset::End)
-                .map_err(|e| self.fail("list offsets", &self.consumer_ctx, Instant::now(), &e))?;
+            tpl.add_partition_offset(t, *p, Offset::End)?;
         }
-        let start = Instant::now();
         serve(c);
-        let res = c.offsets_for_times(tpl, self.timeout()).map_err(|e| {
-            serve(c);
-            self.fail("list offsets", &self.consumer_ctx, start, &e)
-        })?;
-        for el in res.elements() {
+        let res = c.offsets_for_times(tpl, self.timeout());
+        serve(c);
+        for el in res?.elements() {
             match (el.error(), el.offset()) {
                 (Ok(()), Offset::Offset(o)) => {
                     out.insert((el.topic().to_string(), el.partition()), o);
-                }
-                (Err(e), _)
-                    if matches!(
-                        code_of(&e),
-                        Some(
-                            Code::UnknownTopicOrPartition
-                                | Code::UnknownTopic
-                                | Code::UnknownPartition
-                        )
-                    ) =>
-                {
-                    gone.insert(el.topic().to_string());
                 }
                 (r, o) => debug!(
                     topic = el.topic(),
@@ -446,7 +465,7 @@ impl ClusterClients {
                 ),
             }
         }
-        Ok((out, gone))
+        Ok(out)
     }
 
     /// The group as DescribeGroups reports it; `None` when no such group exists. librdkafka
@@ -621,6 +640,31 @@ impl ClusterClients {
             }
         }
     }
+}
+
+/// A topic the broker does not know (deleted, or never created).
+fn is_unknown_topic(e: &RdError) -> bool {
+    matches!(
+        code_of(e),
+        Some(Code::UnknownTopicOrPartition | Code::UnknownTopic | Code::UnknownPartition)
+    )
+}
+
+/// An error about some partitions, not about reaching or using the cluster.
+fn is_partition_level(e: &RdError) -> bool {
+    is_unknown_topic(e)
+        || matches!(
+            code_of(e),
+            Some(
+                Code::NotLeaderForPartition
+                    | Code::LeaderNotAvailable
+                    | Code::ReplicaNotAvailable
+                    | Code::KafkaStorageError
+                    | Code::OffsetNotAvailable
+                    | Code::FencedLeaderEpoch
+                    | Code::UnknownLeaderEpoch
+            )
+        )
 }
 
 /// Serves queued events (errors, statistics) without waiting: librdkafka delivers them only
