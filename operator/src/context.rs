@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
-use crate::kafka::{ClientPool, PoolConfig};
+use crate::kafka::{Baseline, ClientPool, PoolConfig};
 use crate::kafka_check::KafkaOutcome;
 use crate::metrics::Metrics;
 
@@ -28,6 +28,7 @@ pub struct Context {
     pub kafka_refresh: Option<Duration>,
     failures: Mutex<HashMap<String, u32>>,
     kafka_outcomes: Mutex<HashMap<String, (Instant, CheckedFor, KafkaOutcome)>>,
+    kafka_baselines: Mutex<HashMap<String, Baseline>>,
 }
 
 impl Context {
@@ -53,6 +54,7 @@ impl Context {
             kafka_refresh,
             failures: Mutex::new(HashMap::new()),
             kafka_outcomes: Mutex::new(HashMap::new()),
+            kafka_baselines: Mutex::new(HashMap::new()),
         }
     }
 
@@ -77,6 +79,24 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         cache.get(key).cloned()
+    }
+
+    /// The restore-lag baseline of an app's current group members.
+    pub fn kafka_baseline(&self, key: &str) -> Option<Baseline> {
+        let baselines = self
+            .kafka_baselines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        baselines.get(key).cloned()
+    }
+
+    /// Remembers the restore-lag baseline of an app.
+    pub fn set_kafka_baseline(&self, key: String, baseline: Baseline) {
+        let mut baselines = self
+            .kafka_baselines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        baselines.insert(key, baseline);
     }
 
     /// Remembers a Kafka check.

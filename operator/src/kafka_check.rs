@@ -11,7 +11,7 @@ use tracing::debug;
 use crate::context::Context;
 use crate::crd::{StreamApp, condition};
 use crate::kafka::{
-    AppView, KafkaConnection, KafkaStatus, ProblemReason, inspect, status::KafkaProblem,
+    AppView, KafkaConnection, KafkaStatus, ProblemReason, inspect_with, status::KafkaProblem,
 };
 use crate::status::{Problem, Verdict};
 
@@ -47,9 +47,14 @@ pub async fn check(ctx: &Context, app: &StreamApp, pods: Vec<String>) -> Option<
     let result = match connection(ctx, app).await {
         Ok(conn) => {
             let view = AppView::new(app, pods);
-            inspect(&ctx.kafka, &conn, &view)
-                .await
-                .map_err(|e| (e.reason().to_string(), e.to_string()))
+            let previous = ctx.kafka_baseline(&key);
+            match inspect_with(&ctx.kafka, &conn, &view, previous.as_ref()).await {
+                Ok((status, baseline)) => {
+                    ctx.set_kafka_baseline(key.clone(), baseline);
+                    Ok(status)
+                }
+                Err(e) => Err((e.reason().to_string(), e.to_string())),
+            }
         }
         Err(failure) => Err(failure),
     };

@@ -15,7 +15,7 @@ use tracing::{debug, instrument};
 use super::client::{ClientPool, ClusterClients};
 use super::connection::KafkaConnection;
 use super::error::KafkaError;
-use super::report::{AppView, Observation, build_status};
+use super::report::{AppView, Baseline, Observation, build_status};
 use super::status::KafkaStatus;
 use super::topics::internal_topics;
 
@@ -27,9 +27,24 @@ pub async fn inspect(
     conn: &KafkaConnection,
     app: &AppView,
 ) -> Result<KafkaStatus, KafkaError> {
+    inspect_with(pool, conn, app, None)
+        .await
+        .map(|(status, _)| status)
+}
+
+/// [`inspect`] that measures restore lag against the baseline of the group's current members:
+/// pass the baseline the previous check returned (`None` at first), keep the one returned.
+pub async fn inspect_with(
+    pool: &ClientPool,
+    conn: &KafkaConnection,
+    app: &AppView,
+    previous: Option<&Baseline>,
+) -> Result<(KafkaStatus, Baseline), KafkaError> {
     let started = Instant::now();
     let clients = pool.cluster(conn)?;
-    let obs = observe(&clients, app).await?;
+    let mut obs = observe(&clients, app).await?;
+    let baseline = Baseline::next(previous, &obs);
+    obs.baseline = Some(baseline.clone());
     let status = build_status(app, &obs, now_rfc3339());
     debug!(
         took_ms = started.elapsed().as_millis() as u64,
@@ -37,7 +52,7 @@ pub async fn inspect(
         problems = status.problems.len(),
         "Kafka check done"
     );
-    Ok(status)
+    Ok((status, baseline))
 }
 
 /// Reads everything a status needs, in as few requests as the client library allows.

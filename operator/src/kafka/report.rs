@@ -45,6 +45,43 @@ impl AppView {
     }
 }
 
+/// The end and committed offsets when the operator first saw the group's current members.
+/// Members report their local state (offset sums) only when they join, so restore lag is
+/// measured against the changelog as it was then, not as it grew since by normal processing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Baseline {
+    /// Member ids of the group at that moment.
+    pub members: BTreeSet<String>,
+    /// End offsets then.
+    pub end: Offsets,
+    /// Committed offsets then.
+    pub committed: Offsets,
+    /// Whether the operator saw the members change (it saw the group before they joined);
+    /// otherwise the join happened before the operator looked and figures are upper bounds.
+    pub witnessed: bool,
+}
+
+impl Baseline {
+    /// The baseline for `obs`: `previous` while the members are the same, a new one when
+    /// they changed.
+    pub fn next(previous: Option<&Baseline>, obs: &Observation) -> Baseline {
+        let members: BTreeSet<String> = obs
+            .group
+            .iter()
+            .flat_map(|g| g.members.iter().map(|m| m.member_id.clone()))
+            .collect();
+        match previous {
+            Some(p) if p.members == members => p.clone(),
+            _ => Baseline {
+                members,
+                end: obs.end.clone(),
+                committed: obs.committed.clone(),
+                witnessed: previous.is_some(),
+            },
+        }
+    }
+}
+
 /// Everything one refresh read from the brokers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Observation {
@@ -58,6 +95,9 @@ pub struct Observation {
     pub committed: Offsets,
     /// End offsets.
     pub end: Offsets,
+    /// When the current group members joined, as near as the operator saw it (see
+    /// [`Baseline`]); `None` measures restore lag against `end`.
+    pub baseline: Option<Baseline>,
     /// Topics that disappeared during the check.
     pub gone: BTreeSet<String>,
 }
@@ -90,6 +130,18 @@ fn partitions_of<'a>(
         .into_iter()
         .flat_map(|t| (0..topics.get(t).copied().unwrap_or(0)).map(move |p| (t.clone(), p)))
         .collect()
+}
+
+/// Whether the group committed on `partition` since the baseline.
+fn processing_since(obs: &Observation, partition: &Partition) -> bool {
+    let Some(base) = &obs.baseline else {
+        return false;
+    };
+    match (obs.committed.get(partition), base.committed.get(partition)) {
+        (Some(now), Some(then)) => now > then,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 fn problem(reason: ProblemReason, message: String) -> KafkaProblem {
@@ -261,17 +313,40 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
             .iter()
             .any(|m| !m.assigned.is_empty() || !m.standby.is_empty());
         let sums: Vec<_> = mine.iter().filter_map(|m| m.offset_sums.as_ref()).collect();
+        let end = obs.baseline.as_ref().map_or(&obs.end, |b| &b.end);
         let restore = (has_assignment && !sums.is_empty()).then(|| {
-            let merged = merge_offset_sums(sums.iter().copied());
-            let tasks: BTreeSet<&TaskId> = active.iter().chain(standby.iter()).collect();
-            restore_lag(
-                tasks,
+            let mut merged = merge_offset_sums(sums.iter().copied());
+            // An active task that committed past the baseline is processing, and Kafka
+            // Streams processes a task only once its state is restored.
+            for (partition, task) in mine.iter().flat_map(|m| &m.active) {
+                if processing_since(obs, partition) {
+                    merged.insert(task.clone(), super::userdata::LATEST_OFFSET);
+                }
+            }
+            let all: BTreeSet<&TaskId> = active.iter().chain(standby.iter()).collect();
+            let lag = restore_lag(
+                all,
                 &merged,
                 &mapping,
                 &changelog_partitions,
-                &obs.end,
+                end,
                 app.acceptable_recovery_lag,
-            )
+            );
+            // Standbys restore in the background; only active tasks hold processing back.
+            let actives = restore_lag(
+                active.iter(),
+                &merged,
+                &mapping,
+                &changelog_partitions,
+                end,
+                app.acceptable_recovery_lag,
+            );
+            let witnessed = obs.baseline.as_ref().is_none_or(|b| b.witnessed);
+            super::lag::RestoreLag {
+                exact: lag.exact && witnessed,
+                caught_up: actives.caught_up,
+                ..lag
+            }
         });
         pods.push(PodKafkaStatus {
             pod: pod.clone(),
@@ -476,6 +551,7 @@ mod tests {
             }),
             committed,
             end,
+            baseline: None,
             gone: BTreeSet::new(),
         }
     }
@@ -497,10 +573,11 @@ mod tests {
         assert_eq!(p0.active_tasks, ["0_0", "1_0"]);
         assert_eq!(p0.standby_tasks, ["1_1"]);
         assert_eq!((p0.processing_lag, p0.uncommitted_partitions), (10, 0));
-        // 1_0 running; standby 1_1 at 1500 of 2000.
+        // 1_0 running; standby 1_1 at 1500 of 2000. Only active tasks hold processing back,
+        // so the pod counts as caught up.
         assert_eq!(
             (p0.restore_lag, p0.restore_lag_exact, p0.caught_up),
-            (Some(500), true, Some(false))
+            (Some(500), true, Some(true))
         );
         let p1 = &s.pods[1];
         assert_eq!((p1.processing_lag, p1.uncommitted_partitions), (6, 1));
@@ -517,6 +594,33 @@ mod tests {
         );
         let reasons: Vec<ProblemReason> = s.problems.iter().map(|p| p.reason).collect();
         assert_eq!(reasons, [ProblemReason::InputTopicMissing]);
+    }
+
+    #[test]
+    fn restore_lag_is_measured_at_the_join_and_cleared_by_processing() {
+        let mut obs = observation();
+        // The operator saw these members join when each changelog partition ended 100 records
+        // earlier,
+        // and nothing was committed on the repartition topic since.
+        let mut at_join = obs.clone();
+        for ((topic, _), end) in at_join.end.iter_mut() {
+            if topic == CL {
+                *end -= 100;
+            }
+        }
+        let baseline = Baseline::next(Some(&Baseline::default()), &at_join);
+        assert!(baseline.witnessed);
+        obs.baseline = Some(baseline.clone());
+        let s = build_status(&app(), &obs, "t".into());
+        // Standby 1_1 of wc-0: 1500 of 1900 then; standby 1_0 of wc-1: all 900.
+        assert_eq!(s.pods[0].restore_lag, Some(400));
+        assert_eq!(s.pods[1].restore_lag, Some(900));
+        assert!(s.restore_lag_exact);
+        // Same members later: the baseline stays, whatever the changelog does meanwhile.
+        assert_eq!(Baseline::next(Some(&baseline), &obs), baseline);
+        // Members already there when the operator first looked: an upper bound.
+        obs.baseline = Some(Baseline::next(None, &obs));
+        assert!(!build_status(&app(), &obs, "t".into()).restore_lag_exact);
     }
 
     #[test]

@@ -129,16 +129,19 @@ pub struct PodKafkaStatus {
     /// Assigned source partitions without a committed offset (their lag is unknown).
     #[serde(default)]
     pub uncommitted_partitions: i32,
-    /// Changelog records this pod lacks for its assigned stateful tasks, from the offset sums
-    /// it reported when it last joined (a snapshot, not live restore progress). Absent when
-    /// unknown.
+    /// Changelog records this pod lacked for its assigned stateful tasks (active and standby)
+    /// when it last joined: the offset sums it reported then, against the changelog end offsets
+    /// when the operator first saw that membership. Not live restore progress, except that an
+    /// active task that commits again counts as restored. Absent when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_lag: Option<i64>,
-    /// False when `restoreLag` rests on a guessed store-to-task mapping (an upper bound).
+    /// False when `restoreLag` is an upper bound: a guessed store-to-task mapping, or a
+    /// membership that was already in place when the operator first looked.
     #[serde(default)]
     pub restore_lag_exact: bool,
-    /// Every assigned stateful task is within `acceptable.recovery.lag` (or running), by
-    /// Kafka Streams' own rule. Absent when unknown.
+    /// Every active stateful task is restored or within `acceptable.recovery.lag` (Kafka
+    /// Streams' rule); standbys restore in the background and do not count. Absent when
+    /// unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caught_up: Option<bool>,
 }

@@ -1,0 +1,304 @@
+//! What the operator reports about a real Kafka Streams app (the example word count, one JVM
+//! per pod): its changelog, its group, its processing lag as Kafka's own tool reports it, the
+//! restore lag of a member that comes back with an empty or with its old state, and a
+//! changelog that stops being compacted.
+
+use std::time::Duration;
+
+use integration_tests::podrunner::example_jar;
+use integration_tests::{Kafka, Operator, PodRunner, TestNamespace, client, wait_for};
+use kstreams_operator::crd::StreamApp;
+use kstreams_operator::kafka::status::PodKafkaStatus;
+use kstreams_operator::resources::INSTANCE_LABEL;
+use kube::api::PostParams;
+use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+const APP: &str = "wc";
+const PODS: [&str; 2] = ["wc-0", "wc-1"];
+const STARTUP: Duration = Duration::from_secs(180);
+const SETTLE: Duration = Duration::from_secs(180);
+
+fn app(app_id: &str, bootstrap: &str, input: &str, output: &str) -> StreamApp {
+    serde_yaml::from_str(&format!(
+        r#"
+apiVersion: kstreams.dev/v1alpha1
+kind: StreamApp
+metadata: {{name: {APP}}}
+spec:
+  image: kstreams-examples/wordcount:0.1.0
+  replicas: 2
+  applicationId: {app_id}
+  kafka: {{bootstrapServers: "{bootstrap}"}}
+  topics: {{inputs: ["{input}"]}}
+  placement: {{antiAffinity: Preferred}}
+  standbyReplicas: 1
+  # Small figures so the test runs in minutes: a member counts as caught up within 50
+  # records, probing rebalances come every minute (the minimum), commits every second, and a
+  # stopped member leaves the group after 10 s.
+  config:
+    acceptable.recovery.lag: "50"
+    probing.rebalance.interval.ms: "60000"
+    commit.interval.ms: "1000"
+    session.timeout.ms: "10000"
+  env:
+  - {{name: WORDCOUNT_INPUT_TOPIC, value: "{input}"}}
+  - {{name: WORDCOUNT_OUTPUT_TOPIC, value: "{output}"}}
+"#
+    ))
+    .unwrap()
+}
+
+async fn produce_words(kafka: &Kafka, topic: &str, words: impl Iterator<Item = String>) {
+    let producer: FutureProducer = Kafka::config(&kafka.bootstrap).create().unwrap();
+    for (i, w) in words.enumerate() {
+        let key = i.to_string();
+        producer
+            .send(
+                FutureRecord::to(topic).key(&key).payload(&w),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("producing to {topic}: {e}"));
+    }
+}
+
+fn kafka_pod<'a>(a: &'a StreamApp, pod: &str) -> Option<&'a PodKafkaStatus> {
+    a.status
+        .as_ref()?
+        .kafka
+        .as_ref()?
+        .pods
+        .iter()
+        .find(|p| p.pod == pod)
+}
+
+fn cond(a: &StreamApp, t: &str) -> Option<(String, String, String)> {
+    let c = a
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == t)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+fn is(a: &StreamApp, t: &str, s: &str) -> bool {
+    cond(a, t).is_some_and(|(status, _, _)| status == s)
+}
+
+/// Sum of the LAG column of `kafka-consumer-groups --describe` (Kafka's own tool).
+fn tool_lag(bootstrap: &str, group: &str) -> i64 {
+    let libs = std::env::var("HOME").unwrap() + "/.cache/kstreams-operator/kafka-4.3.1/libs/*";
+    let libs = std::env::var("KSO_CACHE")
+        .map(|c| format!("{c}/kafka-4.3.1/libs/*"))
+        .unwrap_or(libs);
+    let out = std::process::Command::new("java")
+        .args([
+            "-cp",
+            &libs,
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        ])
+        .args([
+            "--bootstrap-server",
+            bootstrap,
+            "--describe",
+            "--group",
+            group,
+        ])
+        .output()
+        .expect("running ConsumerGroupCommand");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ConsumerGroupCommand: {text}");
+    text.lines()
+        .filter(|l| l.split_whitespace().next() == Some(group))
+        .filter_map(|l| l.split_whitespace().nth(5)?.parse::<i64>().ok())
+        .sum()
+}
+
+/// End offsets summed over the changelog partitions of a pod's stateful tasks (`1_<p>`).
+fn changelog_volume(kafka: &Kafka, changelog: &str, pod: &PodKafkaStatus) -> i64 {
+    let consumer: BaseConsumer = Kafka::config(&kafka.bootstrap).create().unwrap();
+    pod.active_tasks
+        .iter()
+        .chain(&pod.standby_tasks)
+        // Subtopology 1 (after the repartition) holds the store; 0 is stateless.
+        .filter_map(|t| t.strip_prefix("1_")?.parse::<i32>().ok())
+        .map(|p| {
+            consumer
+                .fetch_watermarks(changelog, p, Duration::from_secs(10))
+                .map(|(_, high)| high)
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_changelog_group_lag_and_restore_of_a_real_app() {
+    let jar = example_jar();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "insight").await;
+    let kafka = Kafka::new("insight");
+    let input = kafka.create_topic("lines", 3, &[]).await;
+    let output = kafka.create_topic("counts", 3, &[]).await;
+    let app_id = format!("{}.wc", kafka.prefix);
+    let changelog = format!("{app_id}-counts-changelog");
+    let _operator = Operator::start(&client, &ns.name).await;
+    let apps = ns.api::<StreamApp>();
+    apps.create(
+        &PostParams::default(),
+        &app(&app_id, &kafka.bootstrap, &input, &output),
+    )
+    .await
+    .unwrap();
+    let runner = PodRunner::start(&client, &ns.name, &format!("{INSTANCE_LABEL}={APP}"), &jar);
+    for pod in PODS {
+        runner.wait_log(pod, "-> RUNNING", STARTUP).await;
+    }
+    produce_words(&kafka, &input, (0..2000).map(|i| format!("w{i}"))).await;
+
+    // 1. Changelog, group, members per pod, all caught up.
+    let a = wait_for(
+        &apps,
+        APP,
+        "changelog listed, group Stable with both pods, lag 0",
+        SETTLE,
+        |a| {
+            let Some(k) = a.status.as_ref().and_then(|s| s.kafka.as_ref()) else {
+                return false;
+            };
+            let members: Vec<_> = k
+                .group
+                .iter()
+                .flat_map(|g| &g.members)
+                .filter_map(|m| m.pod.as_deref())
+                .collect();
+            k.group.as_ref().is_some_and(|g| g.state == "Stable")
+                && members.contains(&PODS[0])
+                && members.contains(&PODS[1])
+                && k.processing_lag_total == 0
+                && k.uncommitted_partitions == 0
+                && is(a, "Ready", "True")
+        },
+    )
+    .await;
+    let k = a.status.as_ref().unwrap().kafka.as_ref().unwrap();
+    let names: Vec<_> = k.changelog_topics.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [changelog.as_str()],
+        "exactly the changelog, not the repartition topic"
+    );
+    let c = &k.changelog_topics[0];
+    assert_eq!(
+        (c.partitions, c.compacted, c.store.as_str()),
+        (3, Some(true), "counts")
+    );
+    assert!(
+        k.repartition_topics
+            .iter()
+            .all(|t| t.ends_with("-repartition"))
+            && !k.repartition_topics.is_empty()
+    );
+    assert!(is(&a, "ChangelogsHealthy", "True") && is(&a, "KafkaReachable", "True"));
+
+    // 2. Processing lag equals what Kafka's own tool reports for the same group.
+    for pod in PODS {
+        runner.stop_pod(pod).await;
+    }
+    produce_words(&kafka, &input, (0..300).map(|i| format!("late{i}"))).await;
+    let a = wait_for(
+        &apps,
+        APP,
+        "processing lag of the stopped app",
+        SETTLE,
+        |a| {
+            a.status
+                .as_ref()
+                .and_then(|s| s.kafka.as_ref())
+                .is_some_and(|k| k.processing_lag_total >= 300)
+        },
+    )
+    .await;
+    let reported = a.status.unwrap().kafka.unwrap().processing_lag_total;
+    let tool = tool_lag(&kafka.bootstrap, &app_id);
+    println!("processing lag: operator {reported}, kafka-consumer-groups {tool}");
+    assert_eq!(reported, tool, "the operator and Kafka's tool disagree");
+    assert_eq!(reported, 300);
+
+    // 3. wc-1 comes back with an EMPTY state dir: its restore lag is its tasks' changelog.
+    runner.start_pod(PODS[0]).await;
+    runner.wait_log(PODS[0], "-> RUNNING", STARTUP).await;
+    runner.wipe_state(&format!("state-{}", PODS[1]));
+    runner.start_pod(PODS[1]).await;
+    let a = wait_for(
+        &apps,
+        APP,
+        "wc-1 restoring with a restore lag",
+        SETTLE,
+        |a| {
+            kafka_pod(a, PODS[1]).is_some_and(|p| p.restore_lag.unwrap_or(0) > 50)
+                && is(a, "Restoring", "True")
+        },
+    )
+    .await;
+    let p = kafka_pod(&a, PODS[1]).unwrap();
+    let volume = changelog_volume(&kafka, &changelog, p);
+    let lag = p.restore_lag.unwrap();
+    println!(
+        "empty state: restore lag {lag} (exact: {}), changelog volume of its tasks {volume}",
+        p.restore_lag_exact
+    );
+    assert!(
+        volume > 0 && (lag - volume).abs() * 10 <= volume,
+        "lag {lag} not close to {volume}"
+    );
+    assert_eq!(cond(&a, "Ready").map(|c| c.1).as_deref(), Some("Restoring"));
+    wait_for(
+        &apps,
+        APP,
+        "Restoring clears once wc-1 caught up",
+        Duration::from_secs(300),
+        |a| is(a, "Restoring", "False") && is(a, "Ready", "True"),
+    )
+    .await;
+
+    // 4. wc-1 comes back with its OLD state dir: almost nothing to restore.
+    runner.stop_pod(PODS[1]).await;
+    produce_words(&kafka, &input, (0..20).map(|i| format!("later{i}"))).await;
+    runner.start_pod(PODS[1]).await;
+    runner.wait_log(PODS[1], "-> RUNNING", STARTUP).await;
+    let a = wait_for(
+        &apps,
+        APP,
+        "wc-1 back in the group with a known restore lag",
+        SETTLE,
+        |a| kafka_pod(a, PODS[1]).is_some_and(|p| p.members > 0 && p.restore_lag.is_some()),
+    )
+    .await;
+    let p = kafka_pod(&a, PODS[1]).unwrap();
+    let lag = p.restore_lag.unwrap();
+    println!("old state: restore lag {lag}");
+    assert!(
+        lag <= 50,
+        "restarting with its state, wc-1 should be near caught up, lag {lag}"
+    );
+
+    // 5. A changelog altered to cleanup.policy=delete loses state: flagged, by name.
+    let alter =
+        AlterConfig::new(ResourceSpecifier::Topic(&changelog)).set("cleanup.policy", "delete");
+    kafka
+        .admin
+        .alter_configs(&[alter], &AdminOptions::new())
+        .await
+        .unwrap();
+    let a = wait_for(&apps, APP, "ChangelogsHealthy=False", SETTLE, |a| {
+        is(a, "ChangelogsHealthy", "False")
+    })
+    .await;
+    let (_, reason, message) = cond(&a, "ChangelogsHealthy").unwrap();
+    assert_eq!(reason, "ChangelogNotCompacted");
+    assert!(message.contains(&changelog), "{message}");
+    assert!(is(&a, "Degraded", "True"));
+}
