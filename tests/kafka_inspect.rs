@@ -138,7 +138,10 @@ async fn wait_status(
     cond: impl Fn(&KafkaStatus) -> bool,
 ) -> KafkaStatus {
     let deadline = Instant::now() + timeout;
+    // Polling cadence of the condition below, not a wait for time to pass.
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
+        tick.tick().await;
         let last = match inspect(pool, conn, view).await {
             Ok(s) if cond(&s) => return s,
             other => other,
@@ -153,8 +156,6 @@ async fn wait_status(
                 logs.join("\n")
             );
         }
-        // Polling cadence of the condition above, not a wait for time to pass.
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -72,13 +72,15 @@ where
     Fut: Future<Output = Result<T, String>>,
 {
     let deadline = Instant::now() + timeout;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
+        tick.tick().await;
         match check().await {
             Ok(v) => return v,
             Err(e) if Instant::now() >= deadline => {
                 panic!("timed out after {timeout:?} waiting for {what}; last: {e}")
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Err(_) => {}
         }
     }
 }

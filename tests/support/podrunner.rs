@@ -172,7 +172,10 @@ impl PodRunner {
     pub async fn wait_log(&self, pod: &str, needle: &str, timeout: Duration) -> String {
         let path = self.inner.log_path(pod);
         let deadline = Instant::now() + timeout;
+        // The log is a file: poll it at this cadence until the deadline.
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
+            tick.tick().await;
             // Read the exit status before the log: once exited, the log is complete.
             let exited = (self.inner.procs.lock().unwrap().by_pod.get(pod))
                 .and_then(|p| p.exited.borrow().clone());
@@ -197,7 +200,6 @@ impl PodRunner {
                     tail(&log)
                 );
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }
