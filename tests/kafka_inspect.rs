@@ -16,7 +16,8 @@ use kstreams_operator::kafka::userdata::{
     decode_consumer_subscription, decode_subscription_info,
 };
 use kstreams_operator::kafka::{
-    AppView, ClientPool, KafkaConnection, KafkaStatus, PoolConfig, ProblemReason, inspect,
+    AppView, Baseline, ClientPool, KafkaConnection, KafkaStatus, PoolConfig, ProblemReason,
+    inspect, inspect_with,
 };
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -140,11 +141,18 @@ async fn wait_status(
     let deadline = Instant::now() + timeout;
     // Polling cadence of the condition below, not a wait for time to pass.
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // The test started the app itself, in a group that did not exist before: it witnessed
+    // the members join, as the operator does when it sees an app from its creation.
+    let mut baseline = Baseline::default();
     loop {
         tick.tick().await;
-        let last = match inspect(pool, conn, view).await {
-            Ok(s) if cond(&s) => return s,
-            other => other,
+        let last = match inspect_with(pool, conn, view, Some(&baseline)).await {
+            Ok((s, _)) if cond(&s) => return s,
+            Ok((s, next)) => {
+                baseline = next;
+                Ok(s)
+            }
+            Err(e) => Err(e),
         };
         if Instant::now() > deadline {
             let logs: Vec<String> = apps

@@ -71,7 +71,14 @@ impl Baseline {
             .flat_map(|g| g.members.iter().map(|m| m.member_id.clone()))
             .collect();
         match previous {
-            Some(p) if p.members == members => p.clone(),
+            Some(p) if p.members == members => {
+                // A partition first seen now (its topic appeared later) starts from here.
+                let mut kept = p.clone();
+                for (partition, end) in &obs.end {
+                    kept.end.entry(partition.clone()).or_insert(*end);
+                }
+                kept
+            }
             _ => Baseline {
                 members,
                 end: obs.end.clone(),
