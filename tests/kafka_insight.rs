@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use integration_tests::kafka::consumer_group_lags;
 use integration_tests::podrunner::example_jar;
 use integration_tests::{Kafka, Operator, PodRunner, TestNamespace, client, wait_for};
 use kstreams_operator::crd::StreamApp;
@@ -86,35 +87,6 @@ fn cond(a: &StreamApp, t: &str) -> Option<(String, String, String)> {
 
 fn is(a: &StreamApp, t: &str, s: &str) -> bool {
     cond(a, t).is_some_and(|(status, _, _)| status == s)
-}
-
-/// Sum of the LAG column of `kafka-consumer-groups --describe` (Kafka's own tool).
-fn tool_lag(bootstrap: &str, group: &str) -> i64 {
-    let libs = std::env::var("HOME").unwrap() + "/.cache/kstreams-operator/kafka-4.3.1/libs/*";
-    let libs = std::env::var("KSO_CACHE")
-        .map(|c| format!("{c}/kafka-4.3.1/libs/*"))
-        .unwrap_or(libs);
-    let out = std::process::Command::new("java")
-        .args([
-            "-cp",
-            &libs,
-            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-        ])
-        .args([
-            "--bootstrap-server",
-            bootstrap,
-            "--describe",
-            "--group",
-            group,
-        ])
-        .output()
-        .expect("running ConsumerGroupCommand");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "ConsumerGroupCommand: {text}");
-    text.lines()
-        .filter(|l| l.split_whitespace().next() == Some(group))
-        .filter_map(|l| l.split_whitespace().nth(5)?.parse::<i64>().ok())
-        .sum()
 }
 
 /// End offsets summed over the changelog partitions of a pod's stateful tasks (`1_<p>`).
@@ -222,7 +194,10 @@ async fn status_shows_changelog_group_lag_and_restore_of_a_real_app() {
     )
     .await;
     let reported = a.status.unwrap().kafka.unwrap().processing_lag_total;
-    let tool = tool_lag(&kafka.bootstrap, &app_id);
+    let tool: i64 = consumer_group_lags(&kafka.bootstrap, &app_id)
+        .values()
+        .flatten()
+        .sum();
     println!("processing lag: operator {reported}, kafka-consumer-groups {tool}");
     assert_eq!(reported, tool, "the operator and Kafka's tool disagree");
     assert_eq!(reported, 300);

@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use integration_tests::Kafka;
+use integration_tests::kafka::consumer_group_lags;
 use integration_tests::podrunner::example_jar;
 use kstreams_operator::kafka::userdata::{
     AssignmentInfo, SubscriptionInfo, decode_assignment_info, decode_consumer_assignment,
@@ -189,49 +190,6 @@ async fn produce(bootstrap: &str, topic: &str, n: usize) {
                 .unwrap_or_else(|(e, _)| panic!("producing to {topic}-{p}: {e}"));
         }
     }
-}
-
-/// Kafka's own `kafka-consumer-groups --describe`: lag per partition (`None` for "-").
-fn consumer_group_command(bootstrap: &str, group: &str) -> BTreeMap<(String, i32), Option<i64>> {
-    let home = std::env::var("HOME").expect("HOME");
-    let libs = format!("{home}/.cache/kstreams-operator/kafka-4.3.1/libs/*");
-    let out = std::process::Command::new("java")
-        .args([
-            "-cp",
-            &libs,
-            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-        ])
-        .args([
-            "--bootstrap-server",
-            bootstrap,
-            "--describe",
-            "--group",
-            group,
-        ])
-        .output()
-        .expect("running ConsumerGroupCommand");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ConsumerGroupCommand failed: {text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut rows = BTreeMap::new();
-    for line in text.lines() {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.len() >= 6 && cols[0] == group {
-            let partition: i32 = cols[2].parse().unwrap_or_else(|_| panic!("row {line:?}"));
-            rows.insert(
-                (cols[1].to_string(), partition),
-                cols[5].parse::<i64>().ok(),
-            );
-        }
-    }
-    assert!(
-        !rows.is_empty(),
-        "no rows in ConsumerGroupCommand output:\n{text}"
-    );
-    rows
 }
 
 /// The raw member data of `group`, by client id, read with plain rdkafka.
@@ -454,7 +412,7 @@ async fn inspects_a_real_word_count_app() {
         },
     )
     .await;
-    let cgc = consumer_group_command(&kafka.bootstrap, &app_id);
+    let cgc = consumer_group_lags(&kafka.bootstrap, &app_id);
     assert!(
         cgc.values().all(Option::is_some),
         "every partition has a commit: {cgc:?}"

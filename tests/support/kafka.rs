@@ -1,5 +1,6 @@
 //! The Kafka side: the broker `KAFKA_BOOTSTRAP` points at, and topics with a per-test prefix.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -66,4 +67,53 @@ impl Kafka {
         }
         full
     }
+}
+
+/// Kafka's own `kafka-consumer-groups --describe`: lag per partition (`None` for "-").
+pub fn consumer_group_lags(bootstrap: &str, group: &str) -> BTreeMap<(String, i32), Option<i64>> {
+    // The jars e2e/tools.sh fetched (KSO_CACHE, default ~/.cache/kstreams-operator).
+    let cache = std::env::var("KSO_CACHE").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/kstreams-operator",
+            std::env::var("HOME").expect("HOME")
+        )
+    });
+    let libs = format!("{cache}/kafka-4.3.1/libs/*");
+    let out = std::process::Command::new("java")
+        .args([
+            "-cp",
+            &libs,
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        ])
+        .args([
+            "--bootstrap-server",
+            bootstrap,
+            "--describe",
+            "--group",
+            group,
+        ])
+        .output()
+        .expect("running ConsumerGroupCommand");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ConsumerGroupCommand failed: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rows = BTreeMap::new();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() >= 6 && cols[0] == group {
+            let partition: i32 = cols[2].parse().unwrap_or_else(|_| panic!("row {line:?}"));
+            rows.insert(
+                (cols[1].to_string(), partition),
+                cols[5].parse::<i64>().ok(),
+            );
+        }
+    }
+    assert!(
+        !rows.is_empty(),
+        "no rows in ConsumerGroupCommand output:\n{text}"
+    );
+    rows
 }
