@@ -1,4 +1,4 @@
-//! Waiting on what a user would watch for, with a deadline, never a fixed sleep.
+//! Waiting on what a user would watch for: watch events, bounded by a deadline.
 
 use std::fmt::Debug;
 use std::time::Duration;

@@ -121,11 +121,7 @@ impl<'a> Reader<'a> {
         if n == -1 {
             return Ok(None);
         }
-        let len = usize::try_from(n).map_err(|_| DecodeError::InvalidLength {
-            what,
-            offset,
-            len: n.into(),
-        })?;
+        let len = length(what, offset, n.into())?;
         if len.saturating_mul(min_size.max(1)) > self.remaining() {
             return Err(DecodeError::InvalidLength {
                 what,
@@ -166,11 +162,7 @@ impl<'a> Reader<'a> {
         if n == -1 {
             return Ok(None);
         }
-        let len = usize::try_from(n).map_err(|_| DecodeError::InvalidLength {
-            what,
-            offset,
-            len: n.into(),
-        })?;
+        let len = length(what, offset, n.into())?;
         let b = self.take(len, what)?;
         Ok(Some(String::from_utf8_lossy(b).into_owned()))
     }
@@ -241,4 +233,14 @@ mod tests {
             "00010203-0405-0607-0809-0a0b0c0d0e0f"
         );
     }
+}
+
+/// A decoded length as `usize`; a negative one (other than the null marker the caller
+/// handled) is corrupt data.
+fn length(what: &'static str, offset: usize, n: i64) -> Result<usize, DecodeError> {
+    usize::try_from(n).map_err(|_| DecodeError::InvalidLength {
+        what,
+        offset,
+        len: n,
+    })
 }
