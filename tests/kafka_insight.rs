@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use integration_tests::kafka::consumer_group_lags;
-use integration_tests::podrunner::example_jar;
+use integration_tests::podrunner::{example_jar, wordcount_app};
 use integration_tests::{Kafka, Operator, PodRunner, TestNamespace, client, wait_for};
 use kstreams_operator::crd::StreamApp;
 use kstreams_operator::kafka::status::PodKafkaStatus;
@@ -22,33 +22,18 @@ const STARTUP: Duration = Duration::from_secs(180);
 const SETTLE: Duration = Duration::from_secs(180);
 
 fn app(app_id: &str, bootstrap: &str, input: &str, output: &str) -> StreamApp {
-    serde_yaml::from_str(&format!(
-        r#"
-apiVersion: kstreams.dev/v1alpha1
-kind: StreamApp
-metadata: {{name: {APP}}}
-spec:
-  image: kstreams-examples/wordcount:0.1.0
-  replicas: 2
-  applicationId: {app_id}
-  kafka: {{bootstrapServers: "{bootstrap}"}}
-  topics: {{inputs: ["{input}"]}}
-  placement: {{antiAffinity: Preferred}}
-  standbyReplicas: 1
-  # Small figures so the test runs in minutes: a member counts as caught up within 50
-  # records, probing rebalances come every minute (the minimum), commits every second, and a
-  # stopped member leaves the group after 10 s.
-  config:
-    acceptable.recovery.lag: "50"
-    probing.rebalance.interval.ms: "60000"
-    commit.interval.ms: "1000"
-    session.timeout.ms: "10000"
-  env:
-  - {{name: WORDCOUNT_INPUT_TOPIC, value: "{input}"}}
-  - {{name: WORDCOUNT_OUTPUT_TOPIC, value: "{output}"}}
-"#
-    ))
-    .unwrap()
+    let mut app = wordcount_app(APP, app_id, bootstrap, input, output);
+    // Small figures so the test runs in minutes: a member counts as caught up within 50
+    // records and probing rebalances come every minute (the minimum).
+    app.spec.standby_replicas = 1;
+    app.spec.config.extend([
+        ("acceptable.recovery.lag".to_string(), "50".to_string()),
+        (
+            "probing.rebalance.interval.ms".to_string(),
+            "60000".to_string(),
+        ),
+    ]);
+    app
 }
 
 async fn produce_words(kafka: &Kafka, topic: &str, words: impl Iterator<Item = String>) {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use integration_tests::podrunner::example_jar;
+use integration_tests::podrunner::{example_jar, wordcount_app};
 use integration_tests::{Kafka, Operator, PodRunner, TestNamespace, client};
 use kstreams_operator::crd::StreamApp;
 use kstreams_operator::resources::INSTANCE_LABEL;
@@ -40,29 +40,10 @@ const COUNTS: &[(&str, i64)] = &[
 ];
 
 fn wordcount(app_id: &str, bootstrap: &str, input: &str, output: &str) -> StreamApp {
-    serde_yaml::from_str(&format!(
-        r#"
-apiVersion: kstreams.dev/v1alpha1
-kind: StreamApp
-metadata: {{name: {APP}}}
-spec:
-  image: kstreams-examples/wordcount:0.1.0
-  replicas: 2
-  applicationId: {app_id}
-  kafka: {{bootstrapServers: "{bootstrap}"}}
-  topics: {{inputs: ["{input}"]}}
-  state: {{storage: 1Gi, mountPath: /data/count-store}}
-  placement: {{antiAffinity: Preferred}}
-  # Counts reach the output within a second, not the default 30 s. A restarted member
-  # waits for its previous self to time out of the group (Kafka Streams does not leave it
-  # on close): 10 s instead of the default 45 s.
-  config: {{commit.interval.ms: "1000", session.timeout.ms: "10000"}}
-  env:
-  - {{name: WORDCOUNT_INPUT_TOPIC, value: "{input}"}}
-  - {{name: WORDCOUNT_OUTPUT_TOPIC, value: "{output}"}}
-"#
-    ))
-    .unwrap()
+    let mut app = wordcount_app(APP, app_id, bootstrap, input, output);
+    app.spec.state.storage = "1Gi".into();
+    app.spec.state.mount_path = "/data/count-store".into();
+    app
 }
 
 /// Retries `check` until it returns `Ok` or `timeout` passes; panics with the last error.
