@@ -190,6 +190,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A decoded length as `usize`; a negative one (other than the null marker the caller
+/// handled) is corrupt data.
+fn length(what: &'static str, offset: usize, n: i64) -> Result<usize, DecodeError> {
+    usize::try_from(n).map_err(|_| DecodeError::InvalidLength {
+        what,
+        offset,
+        len: n,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,14 +243,4 @@ mod tests {
             "00010203-0405-0607-0809-0a0b0c0d0e0f"
         );
     }
-}
-
-/// A decoded length as `usize`; a negative one (other than the null marker the caller
-/// handled) is corrupt data.
-fn length(what: &'static str, offset: usize, n: i64) -> Result<usize, DecodeError> {
-    usize::try_from(n).map_err(|_| DecodeError::InvalidLength {
-        what,
-        offset,
-        len: n,
-    })
 }
