@@ -32,6 +32,18 @@ fn app(app_id: &str, bootstrap: &str, input: &str, output: &str) -> StreamApp {
             "probing.rebalance.interval.ms".to_string(),
             "60000".to_string(),
         ),
+        // A restore here is a few thousand records and would finish within the moment
+        // between a join and Streams' follow-up rebalance, so the follow-up join would
+        // already report part of it done. Real stores take minutes; the restore consumer
+        // waits for a full fetch or 2 s, so the measurement sees a restore still to do.
+        (
+            "restore.consumer.fetch.min.bytes".to_string(),
+            "10000000".to_string(),
+        ),
+        (
+            "restore.consumer.fetch.max.wait.ms".to_string(),
+            "2000".to_string(),
+        ),
     ]);
     app
 }
