@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use integration_tests::Kafka;
 use integration_tests::kafka::consumer_group_lags;
 use integration_tests::podrunner::example_jar;
+use kstreams_operator::kafka::status::PodKafkaStatus;
 use kstreams_operator::kafka::userdata::{
     AssignmentInfo, SubscriptionInfo, decode_assignment_info, decode_consumer_assignment,
     decode_consumer_subscription, decode_subscription_info,
@@ -305,12 +306,22 @@ async fn inspects_a_real_word_count_app() {
         &conn,
         &view,
         &refs,
-        "Stable group of both pods, all input processed",
+        "Stable group of both pods, all tasks assigned, all input processed",
         STARTUP,
         |s| {
-            s.group
-                .as_ref()
-                .is_some_and(|g| g.state == "Stable" && g.members.len() == 2)
+            // A cooperative rebalance passes through a Stable generation with the moving
+            // tasks revoked and not yet reassigned; the end state has every task placed.
+            let tasks = |pick: fn(&PodKafkaStatus) -> &Vec<String>| -> BTreeSet<String> {
+                s.pods
+                    .iter()
+                    .flat_map(|p| pick(p).iter().cloned())
+                    .collect()
+            };
+            tasks(|p| &p.active_tasks).len() == 6
+                && tasks(|p| &p.standby_tasks).len() == 3
+                && s.group
+                    .as_ref()
+                    .is_some_and(|g| g.state == "Stable" && g.members.len() == 2)
                 && s.pods
                     .iter()
                     .all(|p| p.members == 1 && p.restore_lag.is_some())

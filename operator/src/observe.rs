@@ -54,16 +54,24 @@ fn exists<T>(got: kube::Result<Option<T>>) -> kube::Result<Option<bool>> {
     }
 }
 
-/// Reads everything `Observed` holds for `app`.
-pub async fn observe(client: &Client, app: &StreamApp) -> Result<Observed> {
+/// Reads everything `Observed` holds for `app`; `applied` is the StatefulSet this reconcile
+/// just applied, if any, and saves reading it again.
+pub async fn observe(
+    client: &Client,
+    app: &StreamApp,
+    applied: Option<StatefulSet>,
+) -> Result<Observed> {
     let ns = app
         .namespace()
         .ok_or_else(|| Error::MissingNamespace(app.name_any()))?;
     let name = app_name(app);
-    let statefulset = Api::<StatefulSet>::namespaced(client.clone(), &ns)
-        .get_opt(&name)
-        .await
-        .map_err(kube_err("get", "StatefulSet", &name))?;
+    let statefulset = match applied {
+        Some(sts) => Some(sts),
+        None => Api::<StatefulSet>::namespaced(client.clone(), &ns)
+            .get_opt(&name)
+            .await
+            .map_err(kube_err("get", "StatefulSet", &name))?,
+    };
     let pods = Api::<Pod>::namespaced(client.clone(), &ns)
         .list(&ListParams::default().labels(&selector_string(app)))
         .await

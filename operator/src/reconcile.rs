@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -31,19 +32,23 @@ pub async fn reconcile(app: &StreamApp, ctx: Arc<Context>) -> Result<Action> {
     let ns = app
         .namespace()
         .ok_or_else(|| Error::MissingNamespace(app.name_any()))?;
-    let apply_error = if app.spec.paused {
+    let (applied, apply_error) = if app.spec.paused {
         debug!("paused: children left as they are");
-        None
+        (None, None)
     } else {
-        apply_children(&ctx, &ns, app).await.err().map(|e| {
-            warn!(error = %e, "applying children failed");
-            Problem {
-                reason: "ApplyFailed",
-                message: e.to_string(),
+        match apply_children(&ctx, &ns, app).await {
+            Ok(sts) => (sts, None),
+            Err(e) => {
+                warn!(error = %e, "applying children failed");
+                let problem = Problem {
+                    reason: "ApplyFailed",
+                    message: e.to_string(),
+                };
+                (None, Some(problem))
             }
-        })
+        }
     };
-    let observed: Observed = observe(&ctx.client, app).await?;
+    let observed: Observed = observe(&ctx.client, app, applied).await?;
     let pods: Vec<String> = observed.pods.iter().map(|p| p.name_any()).collect();
     let kafka = kafka_check::check(&ctx, app, pods).await;
     let mut found = problems(&observed, apply_error);
@@ -94,22 +99,25 @@ fn needs_write(old: Option<&StreamAppStatus>, new: &StreamAppStatus) -> bool {
         .unwrap_or(false)
 }
 
-async fn apply_children(ctx: &Context, ns: &str, app: &StreamApp) -> Result<()> {
+/// Applies the children; returns the StatefulSet as the apiserver holds it after the apply
+/// (`None` while it is being replaced to grow the volumes), so observing needs no second read.
+async fn apply_children(ctx: &Context, ns: &str, app: &StreamApp) -> Result<Option<StatefulSet>> {
     let cm = configmap::configmap(app);
     let hash = configmap::config_hash(&cm);
     apply(ctx, ns, &cm).await?;
     apply(ctx, ns, &service::service(app)).await?;
-    if volumes::grow(&ctx.client, ns, app).await? {
+    let sts = if volumes::grow(&ctx.client, ns, app).await? {
         publish(ctx, app, EventType::Normal, "GrowingVolumes", format!(
             "state volumes grow to {}: PVCs expanded, StatefulSet replaced without restarting pods",
             app.spec.state.storage
         ))
         .await;
+        None
     } else {
-        apply(ctx, ns, &statefulset::statefulset(app, &hash)).await?;
-    }
+        Some(apply(ctx, ns, &statefulset::statefulset(app, &hash)).await?)
+    };
     apply(ctx, ns, &pdb::pdb(app)).await?;
-    Ok(())
+    Ok(sts)
 }
 
 async fn publish(ctx: &Context, app: &StreamApp, type_: EventType, reason: &str, note: String) {
@@ -125,9 +133,9 @@ async fn publish(ctx: &Context, app: &StreamApp, type_: EventType, reason: &str,
     }
 }
 
-/// Server-side apply with the operator's single field manager. An unchanged object is a
-/// no-op for the apiserver: no new resourceVersion.
-async fn apply<K>(ctx: &Context, ns: &str, obj: &K) -> Result<()>
+/// Server-side apply with the operator's single field manager; returns the object as stored.
+/// An unchanged object is a no-op for the apiserver: no new resourceVersion.
+async fn apply<K>(ctx: &Context, ns: &str, obj: &K) -> Result<K>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Serialize
@@ -143,8 +151,7 @@ where
             &Patch::Apply(obj),
         )
         .await
-        .map_err(kube_err("apply", kind_of::<K>(), &name))?;
-    Ok(())
+        .map_err(kube_err("apply", kind_of::<K>(), &name))
 }
 
 fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
