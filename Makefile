@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test up down status lint unit integration crd tools bench-reconcile deploy-manifests
+.PHONY: demo test up down status lint unit integration crd tools bench-reconcile deploy-manifests image
 
 ## Bring up the local cluster and Kafka, install the CRD, run the operator, apply the example.
 demo:
@@ -54,3 +54,8 @@ crd:
 ## Regenerate deploy/ (kubectl apply -k) from the Helm chart's default render.
 deploy-manifests:
 	e2e/gen-deploy.sh
+
+## The operator's OCI image without a container engine (static musl build, umoci), checked by
+## running its entrypoint against the local stack. See docs/operations.md.
+image:
+	e2e/image.sh all

@@ -6,7 +6,8 @@ set -euo pipefail
 
 ADMIN_PORT=${KSO_OPERATOR_ADMIN_PORT:-18080}
 DIR=$KSO_STATE/operator
-BIN=${CARGO_TARGET_DIR:-$REPO_DIR/target}/debug/kstreams-operator
+# KSO_OPERATOR_BIN runs a prebuilt binary instead (e2e/image.sh runs the image's own).
+BIN=${KSO_OPERATOR_BIN:-${CARGO_TARGET_DIR:-$REPO_DIR/target}/debug/kstreams-operator}
 
 ready() { curl -fsS --max-time 2 "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1; }
 
@@ -17,8 +18,10 @@ up() {
     return 0
   fi
   port_free "$ADMIN_PORT" || die "operator: port 127.0.0.1:$ADMIN_PORT is already taken (set KSO_OPERATOR_ADMIN_PORT)"
-  log "building the operator"
-  (cd "$REPO_DIR" && cargo build -q -p kstreams-operator) || die "operator: cargo build failed"
+  if [[ -z ${KSO_OPERATOR_BIN:-} ]]; then
+    log "building the operator"
+    (cd "$REPO_DIR" && cargo build -q -p kstreams-operator) || die "operator: cargo build failed"
+  fi
   kubectl apply --server-side --field-manager kstreams-e2e -f "$REPO_DIR/crds/streamapp.yaml" >/dev/null
   kubectl wait --for=condition=Established crd/streamapps.kstreams.dev --timeout=60s >/dev/null
   mkdir -p "$DIR"
