@@ -6,6 +6,11 @@ set -euo pipefail
 
 KAFKA_PORT=${KSO_KAFKA_PORT:-19092}
 CONTROLLER_PORT=${KSO_KAFKA_CONTROLLER_PORT:-19093}
+# Optional SASL_SSL listener (tests of TLS and SASL): a CA and server certificate for
+# 127.0.0.1 are generated under $DIR/tls, and the SCRAM users in KSO_KAFKA_SCRAM_USERS
+# ("name:password ...") are created at format time; PLAIN accepts the same users.
+SECURE_PORT=${KSO_KAFKA_SECURE_PORT:-}
+SCRAM_USERS=${KSO_KAFKA_SCRAM_USERS:-}
 DIR=$KSO_STATE/kafka
 LIBS=$KSO_CACHE/kafka-$KAFKA_VERSION/libs
 
@@ -23,7 +28,7 @@ up() {
     return 0
   fi
   "$E2E_DIR/tools.sh" kafka
-  for p in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
+  for p in "$KAFKA_PORT" "$CONTROLLER_PORT" $SECURE_PORT; do
     port_free "$p" || die "kafka: port 127.0.0.1:$p is already taken (set KSO_KAFKA_PORT / KSO_KAFKA_CONTROLLER_PORT)"
   done
   mkdir -p "$DIR"
@@ -59,11 +64,21 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 PROPS
+  local scram=()
+  if [[ -n $SECURE_PORT ]]; then
+    secure_listener
+    local user
+    for user in $SCRAM_USERS; do
+      for m in SCRAM-SHA-256 SCRAM-SHA-512; do
+        scram+=(--add-scram "$m=[name=${user%%:*},password=${user#*:}]")
+      done
+    done
+  fi
   if [[ ! -f $DIR/data/meta.properties ]]; then
     local id
     id=$(kafka_java kafka.tools.StorageTool random-uuid)
     kafka_java kafka.tools.StorageTool format --standalone -t "$id" -c "$DIR/server.properties" \
-      >"$DIR/format.log" 2>&1 || die "kafka: formatting storage failed; see $DIR/format.log"
+      "${scram[@]}" >"$DIR/format.log" 2>&1 || die "kafka: formatting storage failed; see $DIR/format.log"
   fi
   log "starting kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (log: $DIR/kafka.log)"
   start_daemon kafka "$DIR/kafka.log" java -Xms256m -Xmx768m -XX:+UseSerialGC -cp "$LIBS/*" \
@@ -72,6 +87,38 @@ PROPS
     running kafka || die "kafka exited during start; see $DIR/kafka.log"
     die "kafka did not answer metadata within 120s; see $DIR/kafka.log"
   fi
+}
+
+# Appends the SASL_SSL listener to server.properties, with a fresh CA and server certificate.
+secure_listener() {
+  local tls=$DIR/tls plain_users="" user
+  mkdir -p "$tls"
+  if [[ ! -f $tls/server.pem ]]; then
+    (
+      cd "$tls"
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+        -subj /CN=kstreams-e2e-ca
+      openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile san.ext -out server.crt
+      cat server.key server.crt >server.pem
+    ) >"$DIR/tls.log" 2>&1 || die "kafka: generating TLS certificates failed; see $DIR/tls.log"
+  fi
+  for user in $SCRAM_USERS; do
+    plain_users+=" user_${user%%:*}=\"${user#*:}\""
+  done
+  sed -i -e "s|^listeners=.*|&,SASL_SSL://127.0.0.1:$SECURE_PORT|" \
+    -e "s|^advertised.listeners=.*|&,SASL_SSL://127.0.0.1:$SECURE_PORT|" \
+    -e "s|^listener.security.protocol.map=.*|&,SASL_SSL:SASL_SSL|" "$DIR/server.properties"
+  cat >>"$DIR/server.properties" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$tls/server.pem
+PROPS
 }
 
 down() {

@@ -110,6 +110,22 @@ pub(crate) fn is_auth(code: Code) -> bool {
     )
 }
 
+/// The TLS or SASL failure a librdkafka log line reports, if any. A failed handshake reaches
+/// the error callback only when the client is next polled, if at all (TLS), while its `FAIL`
+/// log line is emitted at once from the broker thread.
+pub(crate) fn auth_failure_in_log(fac: &str, message: &str) -> Option<Code> {
+    if fac != "FAIL" {
+        return None;
+    }
+    if message.contains("SSL handshake failed") || message.contains("in state SSL_HANDSHAKE") {
+        Some(Code::SSL)
+    } else if message.contains("SASL authentication error") || message.contains("in state AUTH_") {
+        Some(Code::Authentication)
+    } else {
+        None
+    }
+}
+
 /// Classifies a failed call. `client_error` is the last client-level error librdkafka
 /// reported while the call ran (a transport or auth failure explains a timeout better than
 /// the timeout itself).
@@ -193,6 +209,23 @@ mod tests {
             classify("k:9092", "metadata", T, &e, None).reason(),
             "KafkaTimeout"
         );
+    }
+
+    #[test]
+    fn tls_and_sasl_failures_are_read_from_fail_log_lines() {
+        // Lines as librdkafka 2.12 logs them.
+        let tls = "sasl_ssl://127.0.0.1:29094/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified";
+        let tls_again = "sasl_ssl://127.0.0.1:29094/bootstrap: error:0A000086:SSL routines::certificate verify failed (after 7ms in state SSL_HANDSHAKE)";
+        let sasl = "sasl_ssl://127.0.0.1:29094/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512 (after 369ms in state AUTH_REQ)";
+        let down = "127.0.0.1:29094/bootstrap: Connect to ipv4#127.0.0.1:29094 failed: Connection refused (after 0ms in state CONNECT)";
+        assert_eq!(auth_failure_in_log("FAIL", tls), Some(Code::SSL));
+        assert_eq!(auth_failure_in_log("FAIL", tls_again), Some(Code::SSL));
+        assert_eq!(
+            auth_failure_in_log("FAIL", sasl),
+            Some(Code::Authentication)
+        );
+        assert_eq!(auth_failure_in_log("FAIL", down), None);
+        assert_eq!(auth_failure_in_log("CONFWARN", sasl), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 
 use super::cluster::ClusterClients;
 use crate::kafka::connection::KafkaConnection;
-use crate::kafka::error::{KafkaError, code_of};
+use crate::kafka::error::{KafkaError, auth_failure_in_log, code_of, is_auth};
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -64,11 +64,16 @@ pub(super) struct StatsBook {
     latest: Mutex<HashMap<String, ClientRequests>>,
 }
 
+type SeenError = Option<(Code, String, Instant)>;
+
 /// Context of every pool client: logs to `tracing`, remembers the last client-level error
-/// (to tell "unreachable" from "slow"), records statistics.
+/// (to tell "unreachable" from "slow") and the last TLS/SASL failure, records statistics.
 #[derive(Clone)]
 pub(super) struct PoolContext {
-    last_error: Arc<Mutex<Option<(Code, String, Instant)>>>,
+    last_error: Arc<Mutex<SeenError>>,
+    /// Kept apart because librdkafka follows a failed handshake with transport errors
+    /// ("all brokers down"), which would otherwise hide the cause.
+    last_auth_error: Arc<Mutex<SeenError>>,
     stats: Arc<StatsBook>,
 }
 
@@ -76,21 +81,33 @@ impl PoolContext {
     pub(super) fn new(stats: Arc<StatsBook>) -> Self {
         Self {
             last_error: Arc::default(),
+            last_auth_error: Arc::default(),
             stats,
         }
     }
 
-    /// The last client-level error seen since `since`.
+    /// The client-level error seen since `since` that explains a failure best: a TLS/SASL
+    /// failure if there was one, else the last error.
     pub(super) fn error_since(&self, since: Instant) -> Option<(Code, String)> {
-        lock(&self.last_error)
-            .as_ref()
-            .filter(|(_, _, at)| *at >= since)
-            .map(|(c, d, _)| (*c, d.clone()))
+        let recent = |seen: &SeenError| {
+            seen.as_ref()
+                .filter(|(_, _, at)| *at >= since)
+                .map(|(c, d, _)| (*c, d.clone()))
+        };
+        recent(&lock(&self.last_auth_error)).or_else(|| recent(&lock(&self.last_error)))
     }
 }
 
 impl ClientContext for PoolContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        if let Some(code) = auth_failure_in_log(fac, message) {
+            // Without librdkafka's thread tag, the line reads like the error callback's.
+            let detail = match message.split_once("]: ") {
+                Some((thread, rest)) if thread.starts_with("[thrd:") => rest,
+                _ => message,
+            };
+            *lock(&self.last_auth_error) = Some((code, detail.to_string(), Instant::now()));
+        }
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
@@ -108,7 +125,11 @@ impl ClientContext for PoolContext {
     fn error(&self, error: RdError, reason: &str) {
         debug!(target: "librdkafka", %error, reason, "client error");
         if let Some(code) = code_of(&error) {
-            *lock(&self.last_error) = Some((code, reason.to_string(), Instant::now()));
+            let seen = Some((code, reason.to_string(), Instant::now()));
+            if is_auth(code) {
+                *lock(&self.last_auth_error) = seen.clone();
+            }
+            *lock(&self.last_error) = seen;
         }
     }
 
