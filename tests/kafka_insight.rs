@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use integration_tests::kafka::consumer_group_lags;
 use integration_tests::podrunner::{example_jar, wordcount_app};
-use integration_tests::{Kafka, Operator, PodRunner, TestNamespace, client, wait_for};
+use integration_tests::{
+    Kafka, Operator, PodRunner, TestNamespace, client, condition, is, wait_for,
+};
 use kstreams_operator::crd::StreamApp;
 use kstreams_operator::kafka::status::PodKafkaStatus;
 use kstreams_operator::resources::INSTANCE_LABEL;
@@ -70,20 +72,6 @@ fn kafka_pod<'a>(a: &'a StreamApp, pod: &str) -> Option<&'a PodKafkaStatus> {
         .pods
         .iter()
         .find(|p| p.pod == pod)
-}
-
-fn cond(a: &StreamApp, t: &str) -> Option<(String, String, String)> {
-    let c = a
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == t)?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-fn is(a: &StreamApp, t: &str, s: &str) -> bool {
-    cond(a, t).is_some_and(|(status, _, _)| status == s)
 }
 
 /// End offsets summed over the changelog partitions of a pod's stateful tasks (`1_<p>`).
@@ -226,7 +214,10 @@ async fn status_shows_changelog_group_lag_and_restore_of_a_real_app() {
         volume > 0 && (lag - volume).abs() * 10 <= volume,
         "lag {lag} not close to {volume}"
     );
-    assert_eq!(cond(&a, "Ready").map(|c| c.1).as_deref(), Some("Restoring"));
+    assert_eq!(
+        condition(&a, "Ready").map(|c| c.1).as_deref(),
+        Some("Restoring")
+    );
     wait_for(
         &apps,
         APP,
@@ -269,7 +260,7 @@ async fn status_shows_changelog_group_lag_and_restore_of_a_real_app() {
         is(a, "ChangelogsHealthy", "False")
     })
     .await;
-    let (_, reason, message) = cond(&a, "ChangelogsHealthy").unwrap();
+    let (_, reason, message) = condition(&a, "ChangelogsHealthy").unwrap();
     assert_eq!(reason, "ChangelogNotCompacted");
     assert!(message.contains(&changelog), "{message}");
     assert!(is(&a, "Degraded", "True"));

@@ -3,24 +3,10 @@
 
 use std::time::Duration;
 
-use integration_tests::{Operator, PrivateKafka, TestNamespace, client, wait_for};
+use integration_tests::{Operator, PrivateKafka, TestNamespace, client, condition, is, wait_for};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kstreams_operator::crd::StreamApp;
 use kube::api::{Patch, PatchParams, PostParams};
-
-fn condition(app: &StreamApp, type_: &str) -> Option<(String, String, String)> {
-    let c = app
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-fn is(app: &StreamApp, type_: &str, status: &str) -> bool {
-    condition(app, type_).is_some_and(|(s, _, _)| s == status)
-}
 
 const LONG: Duration = Duration::from_secs(90);
 

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use integration_tests::{Operator, PrivateKafka, TestNamespace, client, wait_for};
+use integration_tests::{Operator, PrivateKafka, TestNamespace, client, condition, is, wait_for};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret};
@@ -16,20 +16,6 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 const LONG: Duration = Duration::from_secs(90);
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-alice-pw";
-
-fn condition(app: &StreamApp, type_: &str) -> Option<(String, String, String)> {
-    let c = app
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)?;
-    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-fn is(app: &StreamApp, type_: &str, status: &str) -> bool {
-    condition(app, type_).is_some_and(|(s, _, _)| s == status)
-}
 
 fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
     Secret {
@@ -62,6 +48,15 @@ spec:
 "#
     ))
     .expect("a valid StreamApp")
+}
+
+/// Changes the password in the app's credentials Secret, as a user rotating it would.
+async fn set_password(secrets: &kube::Api<Secret>, password: &str) {
+    let patch = serde_json::json!({"stringData": {"password": password}});
+    secrets
+        .patch("kafka-user", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
 }
 
 /// A self-signed CA that signed nothing the broker holds.
@@ -126,14 +121,7 @@ async fn tls_and_sasl_credentials_from_secrets_reach_kafka_and_failures_are_name
 
     // 3. A wrong password: an authentication failure, without the password in the message.
     let wrong = "not-the-password";
-    secrets
-        .patch(
-            "kafka-user",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"stringData": {"password": wrong}})),
-        )
-        .await
-        .unwrap();
+    set_password(&secrets, wrong).await;
     let a = wait_for(
         &apps,
         "scram",
@@ -151,14 +139,7 @@ async fn tls_and_sasl_credentials_from_secrets_reach_kafka_and_failures_are_name
     );
 
     // 4. The password fixed in the Secret: reachable again, no operator restart.
-    secrets
-        .patch(
-            "kafka-user",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"stringData": {"password": PASSWORD}})),
-        )
-        .await
-        .unwrap();
+    set_password(&secrets, PASSWORD).await;
     wait_for(&apps, "scram", "KafkaReachable=True again", LONG, |a| {
         is(a, "KafkaReachable", "True")
     })

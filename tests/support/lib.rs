@@ -5,6 +5,7 @@
 //! Nothing here skips: a missing stack is a loud failure, never a green run.
 
 pub mod binary;
+pub mod conditions;
 pub mod kafka;
 pub mod kube_env;
 pub mod operator;
@@ -14,6 +15,7 @@ pub mod process;
 pub mod wait;
 
 pub use binary::operator_binary;
+pub use conditions::{condition, is};
 pub use kafka::Kafka;
 pub use kube_env::{TestNamespace, client};
 pub use operator::{Operator, install_crd};
