@@ -227,3 +227,45 @@ async fn sigterm_mid_reconcile_exits_cleanly_within_the_bound() {
         }
     }
 }
+
+#[tokio::test]
+async fn watches_exactly_the_namespaces_it_is_given() {
+    let client = client().await;
+    install_crd(&client).await;
+    let outside = TestNamespace::new(&client, "ns-outside").await;
+    let (a, b) = (
+        TestNamespace::new(&client, "ns-a").await,
+        TestNamespace::new(&client, "ns-b").await,
+    );
+    // The unwatched app exists first: an operator watching everything would take it first.
+    outside
+        .api::<StreamApp>()
+        .create(&PostParams::default(), &app("w"))
+        .await
+        .unwrap();
+    let list = format!("{},{}", a.name, b.name);
+    let op = OperatorProcess::start("op-namespaces", &["--namespaces", &list]);
+    op.wait_ready(LONG).await;
+    for ns in [&a, &b] {
+        let apps = ns.api::<StreamApp>();
+        apps.create(&PostParams::default(), &app("w"))
+            .await
+            .unwrap();
+        wait_for(&apps, "w", "Ready in a watched namespace", LONG, ready).await;
+    }
+    let untouched = outside.api::<StreamApp>().get("w").await.unwrap();
+    assert!(
+        untouched.status.is_none(),
+        "an app outside --namespaces got a status: {:?}",
+        untouched.status
+    );
+    let children = outside
+        .api::<k8s_openapi::api::apps::v1::StatefulSet>()
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        children.items.is_empty(),
+        "children created outside --namespaces"
+    );
+}
