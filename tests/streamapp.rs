@@ -465,6 +465,7 @@ async fn a_converged_app_causes_no_writes_over_a_quiet_minute() {
         .await
         .unwrap();
     wait_for(&apps, "quiet", "Ready", LONG, ready_at_current_generation).await;
+    let before = serde_json::to_string(&apps.get("quiet").await.unwrap().status).unwrap();
     // Let the last pod-status-triggered reconciles finish before the window opens: the window
     // starts at the resourceVersion of a list taken after Ready was observed.
     let rv = ns
@@ -493,7 +494,7 @@ async fn a_converged_app_causes_no_writes_over_a_quiet_minute() {
     }
     assert!(
         writes.is_empty(),
-        "writes during the quiet minute: {writes:#?}"
+        "writes during the quiet minute: {writes:#?}\nstatus when the window opened: {before}"
     );
 }
 
@@ -506,6 +507,7 @@ where
     K: kube::Resource<DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
+        + serde::Serialize
         + std::fmt::Debug
         + Send
         + 'static,
@@ -516,12 +518,20 @@ where
             match ev {
                 Ok(WatchEvent::Added(o))
                 | Ok(WatchEvent::Modified(o))
-                | Ok(WatchEvent::Deleted(o)) => Some(format!(
-                    "{} {} rv={}",
-                    K::kind(&()),
-                    o.name_any(),
-                    o.resource_version().unwrap_or_default()
-                )),
+                | Ok(WatchEvent::Deleted(o)) => {
+                    // The status is what a write most likely changed: show it, so a failure
+                    // says what moved and not only that something did.
+                    let status = serde_json::to_value(&o)
+                        .ok()
+                        .and_then(|v| v.get("status").cloned())
+                        .unwrap_or_default();
+                    Some(format!(
+                        "{} {} rv={} status={status}",
+                        K::kind(&()),
+                        o.name_any(),
+                        o.resource_version().unwrap_or_default()
+                    ))
+                }
                 _ => None,
             }
         })

@@ -1,7 +1,7 @@
 //! The controller: watches StreamApps and their children and runs reconciles.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -9,11 +9,11 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::watch;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::context::Context;
 use crate::crd::StreamApp;
@@ -64,42 +64,58 @@ async fn controller(
     let client = ctx.client.clone();
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={FIELD_MANAGER}"));
     info!(namespace = ns.unwrap_or("<all>"), "starting controller");
-    Controller::new(
+    let controller = Controller::new(
         api::<DeserializeGuard<StreamApp>>(&client, ns),
         watcher::Config::default().any_semantic(),
-    )
-    .owns(api::<StatefulSet>(&client, ns), managed.clone())
-    .owns(api::<Service>(&client, ns), managed.clone())
-    .owns(api::<ConfigMap>(&client, ns), managed.clone())
-    .owns(api::<PodDisruptionBudget>(&client, ns), managed.clone())
-    // Pod conditions (unschedulable, ready) change without touching the StatefulSet spec.
-    .watches(api::<Pod>(&client, ns), managed, |pod: Pod| {
-        let app = pod.labels().get(INSTANCE_LABEL)?.clone();
-        Some(ObjectRef::new(&app).within(&pod.namespace()?))
-    })
-    .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-    .graceful_shutdown_on(async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    })
-    .run(reconcile_guarded, error_policy, ctx)
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            warn!(error = %e, "reconcile did not complete");
-        }
-    })
-    .await;
+    );
+    let scope = Arc::new(Scope {
+        apps: controller.store(),
+        ctx,
+    });
+    controller
+        .owns(api::<StatefulSet>(&client, ns), managed.clone())
+        .owns(api::<Service>(&client, ns), managed.clone())
+        .owns(api::<ConfigMap>(&client, ns), managed.clone())
+        .owns(api::<PodDisruptionBudget>(&client, ns), managed.clone())
+        // Pod conditions (unschedulable, ready) change without touching the StatefulSet spec.
+        .watches(api::<Pod>(&client, ns), managed, |pod: Pod| {
+            let app = pod.labels().get(INSTANCE_LABEL)?.clone();
+            Some(ObjectRef::new(&app).within(&pod.namespace()?))
+        })
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .run(reconcile_guarded, error_policy, scope)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                warn!(error = %e, "reconcile did not complete");
+            }
+        })
+        .await;
 }
 
 fn key(obj: &DeserializeGuard<StreamApp>) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
+/// What one controller's reconciles share: the operator's context and the controller's own
+/// cache of StreamApps.
+struct Scope {
+    ctx: Arc<Context>,
+    apps: Store<DeserializeGuard<StreamApp>>,
+}
+
+/// How long a reconcile waits for the cache to show its own status write.
+const READ_OWN_WRITE: Duration = Duration::from_secs(5);
+
 /// A StreamApp that does not deserialize is reported and skipped; it never stops the watch.
 async fn reconcile_guarded(
     obj: Arc<DeserializeGuard<StreamApp>>,
-    ctx: Arc<Context>,
+    scope: Arc<Scope>,
 ) -> Result<Action, Error> {
     let span = info_span!("reconcile", object = %key(&obj));
+    let ctx = scope.ctx.clone();
     async move {
         match &obj.0 {
             Ok(app) => {
@@ -107,10 +123,12 @@ async fn reconcile_guarded(
                 let result = reconcile(app, ctx.clone()).await;
                 ctx.metrics
                     .reconciled(started.elapsed(), result.as_ref().err().map(Error::category));
-                if result.is_ok() {
-                    ctx.succeeded(&key(&obj));
+                let reconciled = result?;
+                ctx.succeeded(&key(&obj));
+                if let Some(written) = reconciled.status_written {
+                    await_own_write(&scope.apps, &obj, &written).await;
                 }
-                result
+                Ok(reconciled.action)
             }
             Err(invalid) => {
                 error!(error = %invalid.error, "StreamApp does not match the operator's schema; skipped");
@@ -122,8 +140,38 @@ async fn reconcile_guarded(
     .await
 }
 
-fn error_policy(obj: Arc<DeserializeGuard<StreamApp>>, err: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff(&key(&obj));
+/// Holds the reconcile until the cache holds the object as written, or a later version of it.
+/// The controller never reconciles one object twice at once, so the next reconcile of this
+/// app starts from its own status: without this it could start from the version before,
+/// take a condition for new, stamp a fresh `lastTransitionTime` and write again.
+async fn await_own_write(
+    apps: &Store<DeserializeGuard<StreamApp>>,
+    obj: &DeserializeGuard<StreamApp>,
+    written: &str,
+) {
+    let before = obj.resource_version();
+    let at = ObjectRef::from_obj(obj);
+    let deadline = tokio::time::Instant::now() + READ_OWN_WRITE;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let seen = apps.get(&at).map(|o| o.resource_version());
+        let caught_up = match seen {
+            None => true,
+            Some(rv) => rv.as_deref() == Some(written) || rv != before,
+        };
+        if caught_up {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            debug!(written, "the cache did not show the status write in time");
+            return;
+        }
+    }
+}
+
+fn error_policy(obj: Arc<DeserializeGuard<StreamApp>>, err: &Error, scope: Arc<Scope>) -> Action {
+    let delay = scope.ctx.backoff(&key(&obj));
     warn!(object = %key(&obj), category = err.category(), error = %err, ?delay, "reconcile failed; retrying");
     Action::requeue(delay)
 }

@@ -27,8 +27,17 @@ const RESYNC: std::time::Duration = std::time::Duration::from_secs(300);
 /// looked at again.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// What a reconcile did, beyond when to come back.
+#[derive(Debug)]
+pub struct Reconciled {
+    /// When to reconcile again if nothing changes.
+    pub action: Action,
+    /// The resourceVersion the status write produced, if the status was written.
+    pub status_written: Option<String>,
+}
+
 /// Brings the children of `app` to the spec and reports the outcome in its status.
-pub async fn reconcile(app: &StreamApp, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(app: &StreamApp, ctx: Arc<Context>) -> Result<Reconciled> {
     let ns = app
         .namespace()
         .ok_or_else(|| Error::MissingNamespace(app.name_any()))?;
@@ -67,14 +76,19 @@ pub async fn reconcile(app: &StreamApp, ctx: Arc<Context>) -> Result<Action> {
         &now,
     );
     publish_transitions(&ctx, app, &verdicts).await;
-    if needs_write(app.status.as_ref(), &new_status) {
-        write_status(&ctx, &ns, app, &new_status).await?;
-    }
+    let status_written = if needs_write(app.status.as_ref(), &new_status) {
+        Some(write_status(&ctx, &ns, app, &new_status).await?)
+    } else {
+        None
+    };
     let mut next = if found.is_empty() { RESYNC } else { RECHECK };
     if let Some(refresh) = ctx.kafka_refresh {
         next = next.min(refresh);
     }
-    Ok(Action::requeue(next))
+    Ok(Reconciled {
+        action: Action::requeue(next),
+        status_written,
+    })
 }
 
 /// Whether the status must be written: anything changed but the time of the Kafka check, or
@@ -162,19 +176,20 @@ fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
     }
 }
 
+/// Writes the status; returns the resourceVersion the write produced.
 async fn write_status(
     ctx: &Context,
     ns: &str,
     app: &StreamApp,
     status: &StreamAppStatus,
-) -> Result<()> {
+) -> Result<String> {
     let patch = serde_json::json!({
         "apiVersion": StreamApp::api_version(&()),
         "kind": StreamApp::kind(&()),
         "status": status,
     });
     let name = app.name_any();
-    Api::<StreamApp>::namespaced(ctx.client.clone(), ns)
+    let written = Api::<StreamApp>::namespaced(ctx.client.clone(), ns)
         .patch_status(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
@@ -182,7 +197,7 @@ async fn write_status(
         )
         .await
         .map_err(kube_err("patch status", "StreamApp", &name))?;
-    Ok(())
+    Ok(written.resource_version().unwrap_or_default())
 }
 
 /// Events on the transitions a user cares about: becoming Degraded (with why), recovering,
