@@ -210,6 +210,12 @@ pub fn verdicts(outcome: &KafkaOutcome) -> Vec<Verdict> {
                 .collect::<Vec<_>>()
                 .join("; "),
         ),
+        (Some(s), None) if s.changelog_topics.is_empty() => Verdict::new(
+            condition::CHANGELOGS_HEALTHY,
+            true,
+            "NoChangelogsYet",
+            "no changelog topic exists yet: Kafka Streams creates them when the app first runs",
+        ),
         (Some(s), None) => Verdict::new(
             condition::CHANGELOGS_HEALTHY,
             true,

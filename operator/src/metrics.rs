@@ -139,12 +139,14 @@ impl Collector for AppGauges {
             .collect();
         let mut processing = encoder.encode_descriptor(
             "kstreams_app_processing_lag_records",
-            "Records the app has not processed yet (sum over its input partitions)",
+            "Records the app has not processed yet (sum over its input partitions, when known)",
             None,
             prometheus_client::metrics::MetricType::Gauge,
         )?;
         for (labels, lag, _) in &lags {
-            ConstGauge::new(*lag).encode(processing.encode_family(labels)?)?;
+            if let Some(lag) = lag {
+                ConstGauge::new(*lag).encode(processing.encode_family(labels)?)?;
+            }
         }
         let mut restore = encoder.encode_descriptor(
             "kstreams_app_restore_lag_records",

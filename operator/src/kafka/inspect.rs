@@ -48,7 +48,7 @@ pub async fn inspect_with(
     let status = build_status(app, &obs, now_rfc3339());
     debug!(
         took_ms = started.elapsed().as_millis() as u64,
-        processing_lag = status.processing_lag_total,
+        processing_lag = ?status.processing_lag_total,
         problems = status.problems.len(),
         "Kafka check done"
     );

@@ -36,10 +36,17 @@ pub const DEFAULT_ACCEPTABLE_RECOVERY_LAG: i64 = 10_000;
 pub struct ProcessingLag {
     /// Sum of `end - committed` over partitions with both known.
     pub lag: i64,
-    /// Partitions with no committed offset (lag unknown, not in `lag`).
+    /// Non-empty partitions with no committed offset (lag unknown, not in `lag`).
     pub uncommitted: i32,
     /// Partitions whose end offset is unknown (not in `lag`).
     pub unknown_end: i32,
+}
+
+impl ProcessingLag {
+    /// The lag when every partition's is known; a partial sum would pass for the whole.
+    pub fn known(&self) -> Option<i64> {
+        (self.uncommitted == 0 && self.unknown_end == 0).then_some(self.lag)
+    }
 }
 
 /// `end - committed` for one partition, as Kafka's `kafka-consumer-groups --describe` computes
@@ -61,6 +68,8 @@ pub fn processing_lag<'a>(
     for p in partitions {
         match (end.get(p), committed.get(p)) {
             (None, _) => out.unknown_end += 1,
+            // An empty partition has nothing to process, whatever the reset policy.
+            (Some(0), None) => {}
             (Some(_), None) => out.uncommitted += 1,
             (Some(e), Some(c)) => match partition_lag(Some(*e), Some(*c)) {
                 Some(l) => out.lag = out.lag.saturating_add(l),
@@ -320,6 +329,12 @@ mod tests {
                 unknown_end: 1
             }
         );
+        assert_eq!(processing_lag(&parts, &end, &committed).known(), None);
+        // An empty partition without a commit has nothing to process: its lag is known.
+        let end: Offsets = [(p("in", 0), 10), (p("in", 1), 0)].into();
+        let committed: Offsets = [(p("in", 0), 4)].into();
+        let lag = processing_lag(&[p("in", 0), p("in", 1)], &end, &committed);
+        assert_eq!((lag.known(), lag.uncommitted), (Some(6), 0));
         assert_eq!(partition_lag(Some(3), None), None);
         assert_eq!(partition_lag(Some(3), Some(-1001)), None);
     }

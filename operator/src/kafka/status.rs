@@ -28,9 +28,11 @@ pub struct KafkaStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pods: Vec<PodKafkaStatus>,
     /// Records not yet processed: end offset minus committed offset, summed over every
-    /// partition of the input and repartition topics that has a committed offset.
-    pub processing_lag_total: i64,
-    /// Source partitions without a committed offset: their lag is unknown and not in the sum.
+    /// partition of the input and repartition topics. Absent while any non-empty partition
+    /// has no committed offset (or no end offset): its lag, and so the sum, is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_lag_total: Option<i64>,
+    /// Non-empty source partitions without a committed offset: why the lag is unknown.
     #[serde(default)]
     pub uncommitted_partitions: i32,
     /// Sum of the pods' restore lags; absent when any pod's is unknown.
@@ -124,9 +126,11 @@ pub struct PodKafkaStatus {
     /// Standby tasks, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub standby_tasks: Vec<String>,
-    /// Processing lag of the source partitions assigned to this pod that have a commit.
-    pub processing_lag: i64,
-    /// Assigned source partitions without a committed offset (their lag is unknown).
+    /// Processing lag of the source partitions assigned to this pod; absent while any of them
+    /// has no committed offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_lag: Option<i64>,
+    /// Non-empty assigned source partitions without a committed offset (their lag is unknown).
     #[serde(default)]
     pub uncommitted_partitions: i32,
     /// Changelog records this pod lacked for its assigned stateful tasks (active and standby)

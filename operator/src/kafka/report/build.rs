@@ -238,7 +238,7 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
             members: mine.len() as i32,
             active_tasks: active.iter().map(ToString::to_string).collect(),
             standby_tasks: standby.iter().map(ToString::to_string).collect(),
-            processing_lag: lag.lag,
+            processing_lag: lag.known(),
             uncommitted_partitions: lag.uncommitted,
             restore_lag: restore.and_then(|r| r.lag),
             restore_lag_exact: restore.is_some_and(|r| r.lag.is_some() && r.exact),
@@ -281,7 +281,7 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
         repartition_topics: internal.repartitions.keys().cloned().collect(),
         missing_input_topics: missing,
         group,
-        processing_lag_total: total.lag,
+        processing_lag_total: total.known(),
         uncommitted_partitions: total.uncommitted,
         restore_lag_exact: restore_lag_total.is_some()
             && in_group.iter().all(|p| p.restore_lag_exact),
