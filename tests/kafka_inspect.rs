@@ -557,3 +557,51 @@ async fn an_unreachable_cluster_is_a_bounded_error_naming_it() {
     assert_eq!(err.reason(), "KafkaUnreachable", "{err}");
     assert!(err.to_string().contains(&bootstrap), "{err}");
 }
+
+/// App `x.wc` and app `x.wc-enrich` share the name prefix `x.wc-`: each is shown its own
+/// changelogs only, told apart by the other's consumer group.
+#[tokio::test]
+async fn an_app_whose_id_extends_ours_keeps_its_topics() {
+    let kafka = Kafka::new("kinspect-prefix");
+    let compact = [("cleanup.policy", "compact")];
+    let ours = kafka.create_topic("wc-counts-changelog", 2, &compact).await;
+    let theirs = kafka
+        .create_topic("wc-enrich-totals-changelog", 2, &compact)
+        .await;
+    let (app_id, other_id) = (
+        format!("{}.wc", kafka.prefix),
+        format!("{}.wc-enrich", kafka.prefix),
+    );
+    // The other app's group exists, as a Streams app's does once it has committed.
+    let consumer: BaseConsumer = Kafka::config(&kafka.bootstrap)
+        .set("group.id", &other_id)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&theirs, 0, rdkafka::Offset::Offset(0))
+        .unwrap();
+    consumer
+        .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+        .unwrap_or_else(|e| panic!("committing for group {other_id}: {e}"));
+
+    let conn = KafkaConnection::plaintext(&kafka.bootstrap);
+    let pool = ClientPool::new(PoolConfig::default());
+    let view = |id: &str| AppView {
+        application_id: id.to_string(),
+        input_topics: vec![],
+        pods: vec![],
+        acceptable_recovery_lag: 10_000,
+    };
+    let names = |s: &KafkaStatus| -> Vec<String> {
+        s.changelog_topics.iter().map(|c| c.name.clone()).collect()
+    };
+    let s = inspect(&pool, &conn, &view(&app_id))
+        .await
+        .expect("inspect");
+    assert_eq!(names(&s), [ours], "{app_id} sees only its own changelog");
+    let s = inspect(&pool, &conn, &view(&other_id))
+        .await
+        .expect("inspect");
+    assert_eq!(names(&s), [theirs], "{other_id} sees its changelog");
+    assert_eq!(s.changelog_topics[0].store, "totals");
+}

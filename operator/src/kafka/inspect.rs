@@ -60,16 +60,22 @@ pub(crate) async fn observe(
     clients: &Arc<ClusterClients>,
     app: &AppView,
 ) -> Result<Observation, KafkaError> {
-    let topics = blocking(clients, "metadata", |c| c.topics()).await?;
+    let app_id = app.application_id.clone();
+    let (topics, other_apps) = tokio::join!(
+        blocking(clients, "metadata", |c| c.topics()),
+        blocking(clients, "list groups", move |c| c.extending_groups(&app_id)),
+    );
     let mut obs = Observation {
-        topics,
+        topics: topics?,
+        other_apps: other_apps?,
         ..Default::default()
     };
-    let changelogs: Vec<String> = internal_topics(&app.application_id, &obs.topics)
-        .changelogs
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
+    let changelogs: Vec<String> =
+        internal_topics(&app.application_id, &obs.topics, &obs.other_apps)
+            .changelogs
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
     let sources = obs.source_partitions(app);
     let mut offsets_of = sources.clone();
     offsets_of.extend(obs.changelog_partitions(app));

@@ -2,10 +2,12 @@
 //!
 //! Kafka Streams marks its internal topics by name only: `<applicationId>-` prefix and a
 //! `-changelog` or `-repartition` suffix (Kafka's own `StreamsResetter` uses the same rule).
-//! Like that tool, this cannot tell apart another app whose id extends ours with a dash
-//! (`app` vs `app-x`): give apps ids that are not dash-prefixes of each other.
+//! That rule alone gives app `app` the topics of app `app-x` too; a topic is left to the
+//! longest application id that prefixes it, among the consumer groups the cluster knows
+//! (a Streams app's group id is its application id). An app whose group has expired can
+//! still be mistaken for ours: ids that are not dash-prefixes of each other are safest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::status::ChangelogTopicStatus;
 
@@ -51,10 +53,27 @@ pub fn is_repartition(app_id: &str, topic: &str) -> bool {
     middle(app_id, topic, REPARTITION_SUFFIX).is_some()
 }
 
-/// Finds the app's internal topics among all topics (name -> partition count).
-pub fn internal_topics(app_id: &str, topics: &BTreeMap<String, i32>) -> InternalTopics {
+/// Finds the app's internal topics among all topics (name -> partition count), leaving out
+/// those of `other_apps`: application ids that extend `app_id` and so share its prefix.
+pub fn internal_topics(
+    app_id: &str,
+    topics: &BTreeMap<String, i32>,
+    other_apps: &BTreeSet<String>,
+) -> InternalTopics {
     let mut out = InternalTopics::default();
+    let theirs = |topic: &str| {
+        other_apps.iter().any(|other| {
+            other.len() > app_id.len()
+                && other.starts_with(app_id)
+                && topic
+                    .strip_prefix(other.as_str())
+                    .is_some_and(|rest| rest.starts_with('-'))
+        })
+    };
     for (name, partitions) in topics {
+        if theirs(name) {
+            continue;
+        }
         if let Some(store) = changelog_store(app_id, name) {
             out.changelogs.push(ChangelogTopic {
                 name: name.clone(),
@@ -163,7 +182,7 @@ mod tests {
             ("other-counts-changelog", 3), // another app
             ("words", 3),
         ]);
-        let found = internal_topics("wc", &all);
+        let found = internal_topics("wc", &all, &BTreeSet::new());
         assert_eq!(
             found.changelogs,
             [ChangelogTopic {
@@ -175,6 +194,28 @@ mod tests {
         assert_eq!(
             found.repartitions.keys().collect::<Vec<_>>(),
             ["wc-KSTREAM-AGGREGATE-STATE-STORE-0000000003-repartition"]
+        );
+    }
+
+    #[test]
+    fn topics_of_an_app_whose_id_extends_ours_are_theirs() {
+        let all = topics(&[
+            ("wc-counts-changelog", 3),
+            ("wc-enrich-totals-changelog", 3), // app "wc-enrich", store "totals"
+            ("wc-enrich-x-repartition", 3),
+            ("wc-enriched-changelog", 3), // "wc-enrich" does not claim this: no dash after it
+        ]);
+        let others = BTreeSet::from(["wc-enrich".to_string()]);
+        let found = internal_topics("wc", &all, &others);
+        let names: Vec<&str> = found.changelogs.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["wc-counts-changelog", "wc-enriched-changelog"]);
+        assert!(found.repartitions.is_empty());
+        // Without knowing of "wc-enrich", its topics pass for ours (the name rule alone).
+        assert_eq!(
+            internal_topics("wc", &all, &BTreeSet::new())
+                .changelogs
+                .len(),
+            3
         );
     }
 

@@ -36,6 +36,27 @@ impl ClusterClients {
             .collect())
     }
 
+    /// Ids of the consumer groups that extend `app_id` with a dash (`app` -> `app-x`): other
+    /// Kafka Streams apps whose internal topics carry our prefix too. librdkafka asks every
+    /// broker (ListGroups). Blocking.
+    pub(crate) fn extending_groups(&self, app_id: &str) -> Result<BTreeSet<String>, KafkaError> {
+        let c = self.shared()?;
+        let start = Instant::now();
+        serve(c);
+        let list = c.fetch_group_list(None, self.timeout()).map_err(|e| {
+            serve(c);
+            self.fail("list groups", &self.consumer_ctx, start, &e)
+        })?;
+        let prefix = format!("{app_id}-");
+        Ok(list
+            .groups()
+            .iter()
+            .map(|g| g.name())
+            .filter(|g| g.starts_with(&prefix))
+            .map(str::to_string)
+            .collect())
+    }
+
     /// End offsets (high watermarks) of `partitions` in one call: librdkafka sends one
     /// ListOffsets request per partition leader. Blocking.
     ///

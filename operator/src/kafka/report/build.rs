@@ -42,7 +42,7 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
         .filter(|(t, _)| !obs.gone.contains(*t))
         .map(|(t, n)| (t.clone(), *n))
         .collect();
-    let internal = internal_topics(&app.application_id, &topics);
+    let internal = internal_topics(&app.application_id, &topics, &obs.other_apps);
     let missing = missing_inputs(&app.input_topics, &topics);
     if !missing.is_empty() {
         problems.push(problem(

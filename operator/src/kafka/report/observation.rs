@@ -102,12 +102,15 @@ pub struct Observation {
     pub baseline: Option<Baseline>,
     /// Topics that disappeared during the check.
     pub gone: BTreeSet<String>,
+    /// Consumer groups whose id extends the app's with a dash: other Streams apps, whose
+    /// internal topics share the app's prefix and are not its own.
+    pub other_apps: BTreeSet<String>,
 }
 
 impl Observation {
     /// Partitions of the topics the app consumes: existing inputs and repartition topics.
     pub fn source_partitions(&self, app: &AppView) -> Vec<Partition> {
-        let internal = internal_topics(&app.application_id, &self.topics);
+        let internal = internal_topics(&app.application_id, &self.topics, &self.other_apps);
         let mut names: BTreeSet<&String> = app
             .input_topics
             .iter()
@@ -119,7 +122,7 @@ impl Observation {
 
     /// Partitions of the app's changelogs.
     pub fn changelog_partitions(&self, app: &AppView) -> Vec<Partition> {
-        let internal = internal_topics(&app.application_id, &self.topics);
+        let internal = internal_topics(&app.application_id, &self.topics, &self.other_apps);
         partitions_of(internal.changelogs.iter().map(|c| &c.name), &self.topics)
     }
 }

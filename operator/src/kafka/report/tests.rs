@@ -84,6 +84,7 @@ fn observation() -> Observation {
         end,
         baseline: None,
         gone: BTreeSet::new(),
+        other_apps: BTreeSet::new(),
     }
 }
 
