@@ -175,3 +175,56 @@ fn error_policy(obj: Arc<DeserializeGuard<StreamApp>>, err: &Error, scope: Arc<S
     warn!(object = %key(&obj), category = err.category(), error = %err, ?delay, "reconcile failed; retrying");
     Action::requeue(delay)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::testing::app;
+    use kube::runtime::reflector::store::Writer;
+
+    fn at(rv: &str) -> DeserializeGuard<StreamApp> {
+        let mut a = app("
+apiVersion: kstreams.dev/v1alpha1
+kind: StreamApp
+metadata: {name: wc}
+spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
+");
+        a.metadata.resource_version = Some(rv.into());
+        DeserializeGuard(Ok(a))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_until_the_cache_shows_the_write() {
+        let mut writer = Writer::<DeserializeGuard<StreamApp>>::default();
+        let store = writer.as_reader();
+        let before = at("1");
+        writer.apply_watcher_event(&watcher::Event::Apply(before.clone()));
+        let started = tokio::time::Instant::now();
+        let update = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            writer.apply_watcher_event(&watcher::Event::Apply(at("2")));
+        });
+        await_own_write(&store, &before, "2").await;
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < READ_OWN_WRITE,
+            "{waited:?}"
+        );
+        update.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_at_the_bound_when_the_cache_lags() {
+        let mut writer = Writer::<DeserializeGuard<StreamApp>>::default();
+        let store = writer.as_reader();
+        let before = at("1");
+        writer.apply_watcher_event(&watcher::Event::Apply(before.clone()));
+        let started = tokio::time::Instant::now();
+        await_own_write(&store, &before, "2").await;
+        assert!(started.elapsed() >= READ_OWN_WRITE);
+        // A write that changed nothing returns the version the cache already has.
+        let started = tokio::time::Instant::now();
+        await_own_write(&store, &before, "1").await;
+        assert!(started.elapsed() < Duration::from_millis(100));
+    }
+}
