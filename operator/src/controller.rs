@@ -140,33 +140,32 @@ async fn reconcile_guarded(
     .await
 }
 
-/// Holds the reconcile until the cache holds the object as written, or a later version of it.
-/// The controller never reconciles one object twice at once, so the next reconcile of this
-/// app starts from its own status: without this it could start from the version before,
-/// take a condition for new, stamp a fresh `lastTransitionTime` and write again.
+/// Holds the reconcile until the cache moves past the version it reconciled (to the write or
+/// later), or the object is gone. The controller never reconciles one object twice at once,
+/// so the next reconcile of this app starts from its own status: without this it could start
+/// from the version before, take a condition for new, stamp a fresh `lastTransitionTime` and
+/// write again. The store offers no per-object change signal, hence the short poll.
 async fn await_own_write(
     apps: &Store<DeserializeGuard<StreamApp>>,
     obj: &DeserializeGuard<StreamApp>,
     written: &str,
 ) {
     let before = obj.resource_version();
+    if before.as_deref() == Some(written) {
+        return; // the write changed nothing
+    }
     let at = ObjectRef::from_obj(obj);
-    let deadline = tokio::time::Instant::now() + READ_OWN_WRITE;
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tick.tick().await;
-        let seen = apps.get(&at).map(|o| o.resource_version());
-        let caught_up = match seen {
-            None => true,
-            Some(rv) => rv.as_deref() == Some(written) || rv != before,
-        };
-        if caught_up {
-            return;
+    let moved = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tick.tick().await;
+            if apps.get(&at).is_none_or(|o| o.resource_version() != before) {
+                return;
+            }
         }
-        if tokio::time::Instant::now() >= deadline {
-            debug!(written, "the cache did not show the status write in time");
-            return;
-        }
+    };
+    if tokio::time::timeout(READ_OWN_WRITE, moved).await.is_err() {
+        debug!(written, "the cache did not show the status write in time");
     }
 }
 
@@ -193,12 +192,21 @@ spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
         DeserializeGuard(Ok(a))
     }
 
+    /// A cache holding the app at resourceVersion "1".
+    fn cache() -> (
+        Writer<DeserializeGuard<StreamApp>>,
+        Store<DeserializeGuard<StreamApp>>,
+    ) {
+        let mut writer = Writer::default();
+        writer.apply_watcher_event(&watcher::Event::Apply(at("1")));
+        let store = writer.as_reader();
+        (writer, store)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn waits_until_the_cache_shows_the_write() {
-        let mut writer = Writer::<DeserializeGuard<StreamApp>>::default();
-        let store = writer.as_reader();
+        let (mut writer, store) = cache();
         let before = at("1");
-        writer.apply_watcher_event(&watcher::Event::Apply(before.clone()));
         let started = tokio::time::Instant::now();
         let update = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -215,10 +223,8 @@ spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
 
     #[tokio::test(start_paused = true)]
     async fn gives_up_at_the_bound_when_the_cache_lags() {
-        let mut writer = Writer::<DeserializeGuard<StreamApp>>::default();
-        let store = writer.as_reader();
+        let (_writer, store) = cache();
         let before = at("1");
-        writer.apply_watcher_event(&watcher::Event::Apply(before.clone()));
         let started = tokio::time::Instant::now();
         await_own_write(&store, &before, "2").await;
         assert!(started.elapsed() >= READ_OWN_WRITE);

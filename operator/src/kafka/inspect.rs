@@ -17,7 +17,6 @@ use super::connection::KafkaConnection;
 use super::error::KafkaError;
 use super::report::{AppView, Baseline, Observation, build_status};
 use super::status::KafkaStatus;
-use super::topics::internal_topics;
 
 /// Reads the app's topics, group, committed and end offsets, and computes its status.
 /// A missing group is `status.group = None`; a topic deleted mid-check is a status problem.
@@ -70,12 +69,12 @@ pub(crate) async fn observe(
         other_apps: other_apps?,
         ..Default::default()
     };
-    let changelogs: Vec<String> =
-        internal_topics(&app.application_id, &obs.topics, &obs.other_apps)
-            .changelogs
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
+    let changelogs: Vec<String> = obs
+        .internal_topics(app)
+        .changelogs
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     let sources = obs.source_partitions(app);
     let mut offsets_of = sources.clone();
     offsets_of.extend(obs.changelog_partitions(app));

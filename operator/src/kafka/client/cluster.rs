@@ -1,7 +1,7 @@
 //! The clients of one cluster: their creation and settings, the per-group consumers for
 //! committed offsets, event serving, and the failure helpers the requests share.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,8 @@ pub(crate) struct ClusterClients {
     pub(super) consumer: OffThread<PoolConsumer>,
     pub(super) consumer_ctx: PoolContext,
     groups: Mutex<HashMap<String, Slot<Arc<GroupConsumer>>>>,
+    /// The cluster's consumer group ids and when they were listed (see `group_ids`).
+    pub(super) group_ids: Mutex<Option<(Instant, Arc<BTreeSet<String>>)>>,
 }
 
 /// A consumer whose `group.id` is an app's group, for its committed offsets.
@@ -65,6 +67,7 @@ impl ClusterClients {
             consumer: OffThread(Some(consumer)),
             consumer_ctx,
             groups: Mutex::default(),
+            group_ids: Mutex::default(),
         })
     }
 

@@ -2,6 +2,7 @@
 //! description and topic configs, and the error classifiers they use.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -13,9 +14,14 @@ use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, warn};
 
 use super::cluster::{ClusterClients, serve};
+use super::pool::lock;
 use crate::kafka::error::{KafkaError, classify, code_of};
 use crate::kafka::group::{GroupSnapshot, MemberSnapshot};
 use crate::kafka::lag::{Offsets, Partition};
+
+/// How long a listing of the cluster's consumer groups serves: a new app that extends
+/// another's id is told apart within this time.
+const GROUP_LIST_TTL: Duration = Duration::from_secs(60);
 
 impl ClusterClients {
     /// All topics and their partition counts. Blocking.
@@ -37,9 +43,26 @@ impl ClusterClients {
     }
 
     /// Ids of the consumer groups that extend `app_id` with a dash (`app` -> `app-x`): other
-    /// Kafka Streams apps whose internal topics carry our prefix too. librdkafka asks every
-    /// broker (ListGroups). Blocking.
+    /// Kafka Streams apps whose internal topics carry our prefix too. Blocking.
     pub(crate) fn extending_groups(&self, app_id: &str) -> Result<BTreeSet<String>, KafkaError> {
+        let prefix = format!("{app_id}-");
+        Ok(self
+            .group_ids()?
+            .iter()
+            .filter(|g| g.starts_with(&prefix))
+            .cloned()
+            .collect())
+    }
+
+    /// Every consumer group id of the cluster, listed at most once per [`GROUP_LIST_TTL`] for
+    /// all the apps that use it: librdkafka lists all groups by asking every broker
+    /// (ListGroups) and then describing each group found (DescribeGroups). Blocking.
+    fn group_ids(&self) -> Result<Arc<BTreeSet<String>>, KafkaError> {
+        if let Some((at, ids)) = lock(&self.group_ids).as_ref()
+            && at.elapsed() < GROUP_LIST_TTL
+        {
+            return Ok(ids.clone());
+        }
         let c = self.shared()?;
         let start = Instant::now();
         serve(c);
@@ -47,14 +70,10 @@ impl ClusterClients {
             serve(c);
             self.fail("list groups", &self.consumer_ctx, start, &e)
         })?;
-        let prefix = format!("{app_id}-");
-        Ok(list
-            .groups()
-            .iter()
-            .map(|g| g.name())
-            .filter(|g| g.starts_with(&prefix))
-            .map(str::to_string)
-            .collect())
+        let ids: Arc<BTreeSet<String>> =
+            Arc::new(list.groups().iter().map(|g| g.name().to_string()).collect());
+        *lock(&self.group_ids) = Some((Instant::now(), ids.clone()));
+        Ok(ids)
     }
 
     /// End offsets (high watermarks) of `partitions` in one call: librdkafka sends one

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::crd::StreamApp;
 use crate::kafka::group::GroupSnapshot;
 use crate::kafka::lag::{DEFAULT_ACCEPTABLE_RECOVERY_LAG, Offsets, Partition};
-use crate::kafka::topics::internal_topics;
+use crate::kafka::topics::{InternalTopics, internal_topics};
 
 /// What the Kafka check needs to know about an app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,9 +108,14 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// The app's internal topics among those observed.
+    pub fn internal_topics(&self, app: &AppView) -> InternalTopics {
+        internal_topics(&app.application_id, &self.topics, &self.other_apps)
+    }
+
     /// Partitions of the topics the app consumes: existing inputs and repartition topics.
     pub fn source_partitions(&self, app: &AppView) -> Vec<Partition> {
-        let internal = internal_topics(&app.application_id, &self.topics, &self.other_apps);
+        let internal = self.internal_topics(app);
         let mut names: BTreeSet<&String> = app
             .input_topics
             .iter()
@@ -122,7 +127,7 @@ impl Observation {
 
     /// Partitions of the app's changelogs.
     pub fn changelog_partitions(&self, app: &AppView) -> Vec<Partition> {
-        let internal = internal_topics(&app.application_id, &self.topics, &self.other_apps);
+        let internal = self.internal_topics(app);
         partitions_of(internal.changelogs.iter().map(|c| &c.name), &self.topics)
     }
 }
