@@ -16,7 +16,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test -p kstreams-operator
+	$(CARGO) test -p kstreams-operator -p kstreams-kafka
 
 integration:
 	$(CARGO) build -p kstreams-operator -p integration-tests --tests --bins

@@ -10,8 +10,8 @@ use integration_tests::podrunner::{example_jar, wordcount_app};
 use integration_tests::{
     Kafka, Operator, PodRunner, TestNamespace, client, condition, is, wait_for,
 };
+use kstreams_kafka::status::PodKafkaStatus;
 use kstreams_operator::crd::StreamApp;
-use kstreams_operator::kafka::status::PodKafkaStatus;
 use kstreams_operator::resources::INSTANCE_LABEL;
 use kube::api::PostParams;
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};

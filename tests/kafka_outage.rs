@@ -1,5 +1,6 @@
 //! Kafka going away and coming back: the operator says so within one refresh, keeps
-//! reconciling the Kubernetes side meanwhile, and recovers without a restart.
+//! reconciling the Kubernetes side meanwhile, and recovers without a restart; and the Kafka
+//! step forgets an app that was deleted.
 
 use std::time::Duration;
 
@@ -73,4 +74,55 @@ async fn kafka_outage_is_reported_and_recovered_without_restart() {
         |a| is(a, "KafkaReachable", "True") && is(a, "Ready", "True"),
     )
     .await;
+}
+
+/// Polls `cond` until it holds, or fails after `timeout` saying `what`.
+async fn until(what: &str, timeout: Duration, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {timeout:?}"
+        );
+        tick.tick().await;
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_app_is_forgotten_and_its_successor_starts_clean() {
+    let kafka = integration_tests::Kafka::new("forget");
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "forget").await;
+    let operator = Operator::start(&client, &ns.name).await;
+    let apps = ns.api::<StreamApp>();
+    let app: StreamApp = serde_yaml::from_str(&format!(
+        "apiVersion: kstreams.dev/v1alpha1\nkind: StreamApp\nmetadata: {{name: forget}}\n\
+         spec: {{image: 'example/app:1', replicas: 1, kafka: {{bootstrapServers: '{}'}}}}",
+        kafka.bootstrap
+    ))
+    .unwrap();
+    let checked = |a: &StreamApp| a.status.as_ref().is_some_and(|s| s.kafka.is_some());
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let first = wait_for(&apps, "forget", "a Kafka check", LONG, checked).await;
+    let first_uid = first.metadata.uid.clone().unwrap();
+    assert!(operator.ctx.kafka.tracks(&first_uid));
+
+    apps.delete("forget", &Default::default()).await.unwrap();
+    until("the deleted app's Kafka state dropped", LONG, || {
+        !operator.ctx.kafka.tracks(&first_uid)
+    })
+    .await;
+
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let second = wait_for(&apps, "forget", "the new app's Kafka check", LONG, |a| {
+        checked(a) && a.metadata.uid.as_deref() != Some(first_uid.as_str())
+    })
+    .await;
+    let second_uid = second.metadata.uid.clone().unwrap();
+    assert!(operator.ctx.kafka.tracks(&second_uid));
+    assert!(
+        !operator.ctx.kafka.tracks(&first_uid),
+        "the re-created app has its own state, not the deleted one's"
+    );
 }

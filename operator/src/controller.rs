@@ -15,9 +15,9 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::watch;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::context::Context;
 use crate::crd::StreamApp;
 use crate::error::Error;
+use crate::reconcile::context::Context;
 use crate::reconcile::reconcile;
 use crate::resources::{FIELD_MANAGER, INSTANCE_LABEL, MANAGED_BY_LABEL};
 
@@ -72,7 +72,8 @@ async fn controller(
         apps: controller.store(),
         ctx,
     });
-    controller
+    let forget = forget_deleted(scope.clone(), ns.map(str::to_string), shutdown.clone());
+    let run = controller
         .owns(api::<StatefulSet>(&client, ns), managed.clone())
         .owns(api::<Service>(&client, ns), managed.clone())
         .owns(api::<ConfigMap>(&client, ns), managed.clone())
@@ -91,8 +92,40 @@ async fn controller(
             if let Err(e) = res {
                 warn!(error = %e, "reconcile did not complete");
             }
-        })
-        .await;
+        });
+    futures::future::join(run, forget).await;
+}
+
+/// How often the Kafka step's state is swept for apps that were deleted.
+const FORGET_DELETED: Duration = Duration::from_secs(10);
+
+/// Drops the Kafka step's state of apps gone from the controller's cache, until shutdown.
+/// The cache is complete once it synced; before that an empty cache proves nothing.
+async fn forget_deleted(
+    scope: Arc<Scope>,
+    ns: Option<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let sweeping = async {
+        if scope.apps.wait_until_ready().await.is_err() {
+            return;
+        }
+        let mut tick = tokio::time::interval(FORGET_DELETED);
+        loop {
+            tick.tick().await;
+            let live = scope
+                .apps
+                .state()
+                .iter()
+                .filter_map(|app| app.uid())
+                .collect();
+            scope.ctx.kafka.forget_deleted(ns.as_deref(), &live);
+        }
+    };
+    tokio::select! {
+        _ = sweeping => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
 }
 
 fn key(obj: &DeserializeGuard<StreamApp>) -> String {
@@ -120,7 +153,7 @@ async fn reconcile_guarded(
         match &obj.0 {
             Ok(app) => {
                 let started = Instant::now();
-                let result = reconcile(app, ctx.clone()).await;
+                let result = reconcile(app, &ctx).await;
                 ctx.metrics
                     .reconciled(started.elapsed(), result.as_ref().err().map(Error::category));
                 let reconciled = result?;

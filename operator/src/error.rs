@@ -18,15 +18,6 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    /// An object could not be serialized for the API.
-    #[error("serializing {kind}: {source}")]
-    Serialize {
-        /// Kind of the object.
-        kind: &'static str,
-        /// The serializer error.
-        #[source]
-        source: serde_json::Error,
-    },
     /// The StreamApp has no namespace (it is namespaced; the API always sets one).
     #[error("StreamApp {0} has no namespace")]
     MissingNamespace(String),
@@ -38,7 +29,6 @@ impl Error {
         match self {
             Error::Kube { verb: "apply", .. } => "ApplyFailed",
             Error::Kube { .. } => "KubeApiError",
-            Error::Serialize { .. } => "SerializeFailed",
             Error::MissingNamespace(_) => "MissingNamespace",
         }
     }

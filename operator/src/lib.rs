@@ -1,17 +1,16 @@
 //! kstreams-operator: runs stateful Kafka Streams applications on Kubernetes.
+//!
+//! `crd` is the API, `resources` the pure builders of its children, `reconcile` the pipeline
+//! that observes, builds, applies, checks Kafka (through the `kstreams-kafka` crate), judges
+//! and reports; `controller` runs it on every change; `runtime` is the process around it
+//! (`cli`, `admin`, `metrics`, leader election).
 
 pub mod admin;
 pub mod cli;
-pub mod context;
 pub mod controller;
 pub mod crd;
 pub mod error;
-pub mod kafka;
-pub mod kafka_check;
 pub mod metrics;
-pub mod observe;
 pub mod reconcile;
 pub mod resources;
 pub mod runtime;
-pub mod status;
-pub mod volumes;

@@ -1,3 +1,6 @@
+//! The `kstreams-operator` binary: `run` the operator, print its `crd`, or `render` the
+//! children of StreamApps.
+
 use std::io::IsTerminal;
 
 use clap::Parser;

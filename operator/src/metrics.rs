@@ -72,7 +72,7 @@ impl Metrics {
         );
         r.register(
             "kafka_check_duration_seconds",
-            "Duration of one Kafka inspection of a StreamApp",
+            "Duration of one Kafka check of a StreamApp",
             self.kafka_check_duration.clone(),
         );
     }
@@ -89,7 +89,7 @@ impl Metrics {
         }
     }
 
-    /// Records one Kafka inspection.
+    /// Records one Kafka check.
     pub fn kafka_checked(&self, took: Duration) {
         self.kafka_check_duration.observe(took.as_secs_f64());
     }

@@ -15,10 +15,10 @@ use tracing::{info, warn};
 
 use crate::admin::{self, Readiness};
 use crate::cli::RunArgs;
-use crate::context::Context;
 use crate::controller;
 use crate::crd::StreamApp;
 use crate::metrics::{AppGauges, Metrics};
+use crate::reconcile::context::Context;
 
 /// Why the operator could not start or stopped with an error.
 #[derive(Debug, Error)]

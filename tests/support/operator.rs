@@ -5,10 +5,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use std::sync::Arc;
 use std::time::Duration;
 
-use kstreams_operator::context::Context;
 use kstreams_operator::controller;
 use kstreams_operator::crd::StreamApp;
 use kstreams_operator::metrics::Metrics;
+use kstreams_operator::reconcile::context::Context;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, CustomResourceExt};
@@ -37,6 +37,8 @@ pub async fn install_crd(client: &Client) {
 
 /// A controller reconciling StreamApps in one namespace; stopped when dropped.
 pub struct Operator {
+    /// What the controller's reconciles share, to look at the Kafka step's state.
+    pub ctx: Arc<Context>,
     task: tokio::task::JoinHandle<()>,
     _stop: watch::Sender<bool>,
 }
@@ -53,10 +55,15 @@ impl Operator {
         ));
         let (stop, stopped) = watch::channel(false);
         let namespaces = vec![namespace.to_string()];
+        let running = ctx.clone();
         let task = tokio::spawn(async move {
-            controller::run(ctx, &namespaces, 4, stopped).await;
+            controller::run(running, &namespaces, 4, stopped).await;
         });
-        Self { task, _stop: stop }
+        Self {
+            ctx,
+            task,
+            _stop: stop,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `StreamApp` custom resource (`kstreams.dev/v1alpha1`).
 
+pub mod owned;
 mod spec;
 mod status;
 
@@ -40,4 +41,33 @@ impl StreamApp {
 /// The CRD as YAML, exactly what `kstreams-operator crd` prints and `crds/` holds.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&StreamApp::crd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_owned_key_is_refused_at_admission() {
+        let crd = serde_json::to_value(StreamApp::crd()).unwrap();
+        let config = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"]["config"];
+        let rules = config["x-kubernetes-validations"].as_array().unwrap();
+        assert_eq!(rules.len(), owned::OWNED_KEYS.len());
+        for (rule, key) in rules.iter().zip(owned::OWNED_KEYS) {
+            assert_eq!(rule["rule"], owned::refusal_rule(key.key));
+            assert_eq!(rule["message"], key.message);
+        }
+    }
+
+    #[test]
+    fn a_mechanism_is_named_as_it_serializes() {
+        for m in [
+            SaslMechanism::Plain,
+            SaslMechanism::ScramSha256,
+            SaslMechanism::ScramSha512,
+        ] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.name());
+        }
+    }
 }

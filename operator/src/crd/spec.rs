@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::{
     EnvVar, LocalObjectReference, PodSecurityContext, Probe, ResourceRequirements, SecurityContext,
     Toleration,
 };
+use kstreams_kafka::SecurityProtocol;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -103,15 +104,7 @@ pub struct StreamAppSpec {
     /// Extra Kafka Streams properties, written to `streams.properties` and the environment.
     /// Keys the operator owns are rejected; use the named spec field instead.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[x_kube(
-        validation = Rule::new("!('application.id' in self)").message("application.id is set by the operator: use spec.applicationId"),
-        validation = Rule::new("!('bootstrap.servers' in self)").message("bootstrap.servers is set by the operator: use spec.kafka.bootstrapServers"),
-        validation = Rule::new("!('state.dir' in self)").message("state.dir is set by the operator: use spec.state.mountPath"),
-        validation = Rule::new("!('num.standby.replicas' in self)").message("num.standby.replicas is set by the operator: use spec.standbyReplicas"),
-        validation = Rule::new("!('application.server' in self)").message("application.server is set by the operator: use spec.interactiveQueries.port"),
-        validation = Rule::new("!('client.id' in self)").message("client.id is set by the operator to the pod name"),
-        validation = Rule::new("!('group.instance.id' in self)").message("group.instance.id is set by the operator: use spec.staticMembership"),
-    )]
+    #[schemars(transform = super::owned::refuse_owned_keys)]
     pub config: BTreeMap<String, String>,
 
     /// Extra environment variables for the application container.
@@ -172,6 +165,13 @@ pub struct KafkaSpec {
     pub sasl: Option<KafkaSaslSpec>,
 }
 
+impl KafkaSpec {
+    /// The security protocol of the app and of the operator's own clients alike.
+    pub fn security_protocol(&self) -> SecurityProtocol {
+        SecurityProtocol::of(self.tls.is_some(), self.sasl.is_some())
+    }
+}
+
 /// A key in a Secret of the StreamApp's namespace.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -209,6 +209,17 @@ pub enum SaslMechanism {
     /// SASL/SCRAM with SHA-512.
     #[serde(rename = "SCRAM-SHA-512")]
     ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The mechanism's name, as Kafka's `sasl.mechanism` and the CRD spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
 }
 
 /// SASL settings for the Kafka connection.

@@ -25,7 +25,7 @@ pub struct StreamAppStatus {
     pub application_id: Option<String>,
     /// The app's Kafka side: changelog topics, consumer group, processing and restore lag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kafka: Option<crate::kafka::KafkaStatus>,
+    pub kafka: Option<kstreams_kafka::KafkaStatus>,
     /// Ready, Progressing, Degraded, ReconciliationPaused, KafkaReachable,
     /// ChangelogsHealthy and Restoring.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,5 +1,6 @@
 //! Pure builders: a StreamApp in, the Kubernetes objects that run it out. No I/O here.
 
+pub mod children;
 pub mod configmap;
 pub mod pdb;
 pub mod properties;
@@ -73,7 +74,8 @@ pub fn app_name(app: &StreamApp) -> String {
 }
 
 /// The children of every StreamApp in `yaml` (multi-document), as YAML: what the operator
-/// would apply. Without a uid (not read from a cluster) they carry no owner reference.
+/// applies for the spec's shape (all replicas, every pod updated). Without a uid (not read
+/// from a cluster) they carry no owner reference.
 pub fn render(yaml: &str) -> Result<String, serde_yaml::Error> {
     use serde::Deserialize;
     let mut out = String::new();
@@ -82,13 +84,12 @@ pub fn render(yaml: &str) -> Result<String, serde_yaml::Error> {
         app.metadata
             .namespace
             .get_or_insert_with(|| "default".into());
-        let cm = configmap::configmap(&app);
-        let hash = configmap::config_hash(&cm);
+        let c = children::children(&app, &statefulset::Shape::of_spec(&app));
         for obj in [
-            serde_yaml::to_string(&cm)?,
-            serde_yaml::to_string(&service::service(&app))?,
-            serde_yaml::to_string(&statefulset::statefulset(&app, &hash))?,
-            serde_yaml::to_string(&pdb::pdb(&app))?,
+            serde_yaml::to_string(&c.configmap)?,
+            serde_yaml::to_string(&c.service)?,
+            serde_yaml::to_string(&c.statefulset)?,
+            serde_yaml::to_string(&c.pdb)?,
         ] {
             out.push_str("---\n");
             out.push_str(&obj);

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, SecretKeySelector};
-use kube::ResourceExt;
+use kstreams_kafka::SecurityProtocol;
 
-use crate::crd::{SaslMechanism, StreamApp};
+use crate::crd::{SaslMechanism, StreamApp, owned};
 
 /// Prefix of every environment variable carrying a Kafka Streams property.
 pub const ENV_PREFIX: &str = "KAFKA_STREAMS_";
@@ -19,22 +19,24 @@ pub fn shared_properties(app: &StreamApp) -> BTreeMap<String, String> {
     let mut own = |k: &str, v: String| {
         props.insert(k.to_string(), v);
     };
-    own("application.id", app.application_id());
-    own("bootstrap.servers", spec.kafka.bootstrap_servers.clone());
-    own("state.dir", spec.state.mount_path.clone());
-    own("num.standby.replicas", spec.standby_replicas.to_string());
+    own(owned::APPLICATION_ID.key, app.application_id());
+    own(
+        owned::BOOTSTRAP_SERVERS.key,
+        spec.kafka.bootstrap_servers.clone(),
+    );
+    own(owned::STATE_DIR.key, spec.state.mount_path.clone());
+    own(
+        owned::NUM_STANDBY_REPLICAS.key,
+        spec.standby_replicas.to_string(),
+    );
     let tls = spec.kafka.tls.as_ref();
-    let protocol = match (tls.is_some(), spec.kafka.sasl.is_some()) {
-        (true, true) => Some("SASL_SSL"),
-        (true, false) => Some("SSL"),
-        (false, true) => Some("SASL_PLAINTEXT"),
-        (false, false) => None,
-    };
-    if let Some(p) = protocol {
-        own("security.protocol", p.to_string());
+    // Kafka's own default; written only when it differs, as it always was.
+    let protocol = spec.kafka.security_protocol();
+    if protocol != SecurityProtocol::Plaintext {
+        own("security.protocol", protocol.as_str().to_string());
     }
     if let Some(sasl) = &spec.kafka.sasl {
-        own("sasl.mechanism", mechanism_name(sasl.mechanism).to_string());
+        own("sasl.mechanism", sasl.mechanism.name().to_string());
     }
     if tls.and_then(|t| t.ca_cert.as_ref()).is_some() {
         own("ssl.truststore.type", "PEM".into());
@@ -43,14 +45,6 @@ pub fn shared_properties(app: &StreamApp) -> BTreeMap<String, String> {
         own("ssl.keystore.type", "PEM".into());
     }
     props
-}
-
-fn mechanism_name(m: SaslMechanism) -> &'static str {
-    match m {
-        SaslMechanism::Plain => "PLAIN",
-        SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
-        SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
-    }
 }
 
 /// `streams.properties` text, keys sorted, escaped as `java.util.Properties#load` reads it.
@@ -151,9 +145,9 @@ pub fn container_env(app: &StreamApp) -> Vec<EnvVar> {
             .iter()
             .map(|(k, v)| plain(env_name(k), literal(v))),
     );
-    env.push(plain(env_name("client.id"), "$(POD_NAME)"));
+    env.push(plain(env_name(owned::CLIENT_ID.key), "$(POD_NAME)"));
     if spec.static_membership {
-        env.push(plain(env_name("group.instance.id"), "$(POD_NAME)"));
+        env.push(plain(env_name(owned::GROUP_INSTANCE_ID.key), "$(POD_NAME)"));
     }
     if let Some(iq) = &spec.interactive_queries {
         let host = format!(
@@ -161,7 +155,7 @@ pub fn container_env(app: &StreamApp) -> Vec<EnvVar> {
             super::app_name(app),
             iq.port
         );
-        env.push(plain(env_name("application.server"), host));
+        env.push(plain(env_name(owned::APPLICATION_SERVER.key), host));
     }
     if let Some(tls) = &spec.kafka.tls {
         if let Some(ca) = &tls.ca_cert {
@@ -213,16 +207,6 @@ pub fn container_env(app: &StreamApp) -> Vec<EnvVar> {
 
 /// Where `streams.properties` is mounted in the container.
 pub const CONFIG_DIR: &str = "/etc/kafka-streams";
-
-/// The pod's DNS name under the headless Service, as `application.server` uses it.
-pub fn pod_host(app: &StreamApp, ordinal: i32) -> String {
-    format!(
-        "{}-{ordinal}.{}.{}.svc",
-        app.name_any(),
-        super::app_name(app),
-        app.namespace().unwrap_or_default()
-    )
-}
 
 #[cfg(test)]
 mod tests {
@@ -314,5 +298,23 @@ spec:
             properties_file(&props).lines().nth(1),
             Some("a\\ key=\\ lead=x\\\\y")
         );
+    }
+
+    #[test]
+    fn the_builders_set_every_owned_key() {
+        let mut app = app(SASL_APP);
+        app.spec.static_membership = true;
+        let props = shared_properties(&app);
+        let env = container_env(&app);
+        for k in owned::OWNED_KEYS {
+            let in_env = env.iter().any(|e| e.name == env_name(k.key));
+            assert!(in_env, "{} is not in the environment", k.key);
+        }
+        // A key that reached spec.config (stored before a rule existed) still loses.
+        app.spec
+            .config
+            .insert("application.id".into(), "other".into());
+        assert_eq!(shared_properties(&app)["application.id"], "orders");
+        assert!(props.contains_key(owned::STATE_DIR.key));
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{
-    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
-    StatefulSetUpdateStrategy,
+    RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
+    StatefulSetSpec, StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, PersistentVolumeClaim,
@@ -32,8 +32,29 @@ pub const DEFAULT_TERMINATION_GRACE_SECONDS: i64 = 300;
 const ZONE_KEY: &str = "topology.kubernetes.io/zone";
 const RESTRICTED_UID: i64 = 1000;
 
+/// What the reconcile decides about the StatefulSet rather than the spec alone: how many
+/// instances run, and which ordinals a rolling update may restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// `spec.replicas` of the StatefulSet.
+    pub replicas: i32,
+    /// `rollingUpdate.partition`: only ordinals at or above it are updated; `None` updates
+    /// every pod.
+    pub partition: Option<i32>,
+}
+
+impl Shape {
+    /// The shape the spec asks for: all its replicas, every pod updated.
+    pub fn of_spec(app: &StreamApp) -> Self {
+        Self {
+            replicas: app.spec.replicas,
+            partition: None,
+        }
+    }
+}
+
 /// The app's StatefulSet; `config_hash` is the digest of its ConfigMap.
-pub fn statefulset(app: &StreamApp, config_hash: &str) -> StatefulSet {
+pub fn statefulset(app: &StreamApp, config_hash: &str, shape: &Shape) -> StatefulSet {
     let spec = &app.spec;
     let retention = |p: RetentionPolicy| match p {
         RetentionPolicy::Retain => "Retain".to_string(),
@@ -42,7 +63,7 @@ pub fn statefulset(app: &StreamApp, config_hash: &str) -> StatefulSet {
     StatefulSet {
         metadata: child_meta(app, app_name(app)),
         spec: Some(StatefulSetSpec {
-            replicas: Some(spec.replicas),
+            replicas: Some(shape.replicas),
             service_name: Some(app_name(app)),
             // Instances are peers: starting them one by one only delays the first rebalance.
             pod_management_policy: Some("Parallel".into()),
@@ -52,7 +73,12 @@ pub fn statefulset(app: &StreamApp, config_hash: &str) -> StatefulSet {
             },
             update_strategy: Some(StatefulSetUpdateStrategy {
                 type_: Some("RollingUpdate".into()),
-                ..StatefulSetUpdateStrategy::default()
+                rolling_update: shape
+                    .partition
+                    .map(|partition| RollingUpdateStatefulSetStrategy {
+                        partition: Some(partition),
+                        ..RollingUpdateStatefulSetStrategy::default()
+                    }),
             }),
             persistent_volume_claim_retention_policy: Some(
                 StatefulSetPersistentVolumeClaimRetentionPolicy {

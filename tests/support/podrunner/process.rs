@@ -53,6 +53,7 @@ impl Proc {
     pub fn signal(&self, sig: libc::c_int) {
         // SAFETY: kill(2) only takes integers; a negative pid addresses the process group
         // the runner created for this process.
+        #[allow(unsafe_code)]
         unsafe {
             libc::kill(-self.pid, sig);
         }
@@ -99,6 +100,7 @@ impl Spawner {
         #[cfg(target_os = "linux")]
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It kills
         // the process if the test dies without running drop (e.g. a SIGKILLed test run).
+        #[allow(unsafe_code)]
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);

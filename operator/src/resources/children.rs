@@ -1,0 +1,35 @@
+//! Every child object of a StreamApp, built together: what the reconcile applies and what
+//! `kstreams-operator render` prints are this one value.
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+
+use super::statefulset::{Shape, statefulset};
+use super::{configmap, pdb, service};
+use crate::crd::StreamApp;
+
+/// The children of one StreamApp, in the order they are applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Children {
+    /// `streams.properties`.
+    pub configmap: ConfigMap,
+    /// The headless Service.
+    pub service: Service,
+    /// The instances and their state volumes.
+    pub statefulset: StatefulSet,
+    /// The disruption budget.
+    pub pdb: PodDisruptionBudget,
+}
+
+/// Builds every child of `app`; the reconcile decides the StatefulSet's `shape`.
+pub fn children(app: &StreamApp, shape: &Shape) -> Children {
+    let configmap = configmap::configmap(app);
+    let hash = configmap::config_hash(&configmap);
+    Children {
+        service: service::service(app),
+        statefulset: statefulset(app, &hash, shape),
+        pdb: pdb::pdb(app),
+        configmap,
+    }
+}
