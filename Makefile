@@ -2,9 +2,17 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test up down status lint unit integration crd tools bench-reconcile deploy-manifests image
+.PHONY: setup demo test up down status lint unit integration crd tools bench-reconcile deploy-manifests image
 
-## Bring up the local cluster and Kafka, install the CRD, run the operator, apply the example.
+## Check the toolchains and install the missing Debian packages, before anything builds; fails
+## within seconds naming what is missing. Everything that builds depends on it.
+setup:
+	e2e/setup.sh
+
+demo lint unit integration up tools: setup
+
+## Bring up the local cluster and Kafka, the CRD, the operator and the stand-in kubelet, run the
+## word-count example as 2 real Kafka Streams members fed by a generator, print it Ready.
 demo:
 	e2e/demo.sh
 
@@ -16,19 +24,21 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test -p kstreams-operator -p kstreams-kafka
+	$(CARGO) test -p kstreams-operator -p kstreams-kafka -p kstreams-standin
 
 integration:
 	$(CARGO) build -p kstreams-operator -p integration-tests --tests --bins
 	e2e/with-stack.sh $(CARGO) test -p integration-tests -- --test-threads=4
 
-## Start / stop / inspect the local Kubernetes control plane and Kafka broker.
+## Start / stop / inspect the local Kubernetes control plane and Kafka broker (down and status
+## also cover the operator and the stand-in kubelet that `make demo` starts).
 up:
 	e2e/cluster.sh up
 	e2e/kafka.sh up
 	@echo; echo 'Use it:  eval "$$(e2e/cluster.sh env)"; eval "$$(e2e/kafka.sh env)"'
 
 down:
+	-e2e/pods.sh down
 	-e2e/operator.sh down
 	e2e/kafka.sh down
 	e2e/cluster.sh down
@@ -37,6 +47,7 @@ status:
 	-e2e/cluster.sh status
 	-e2e/kafka.sh status
 	-e2e/operator.sh status
+	-e2e/pods.sh status
 
 ## Build every pinned tool into the cache without starting anything.
 tools:

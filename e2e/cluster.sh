@@ -181,7 +181,7 @@ up() {
   start kwok "healthz_insecure http://127.0.0.1:$KWOK_PORT/healthz" "$KWOK_BIN" \
     --kubeconfig "$KUBECONFIG_FILE" --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-    --config "$BIN_DIR/kwok-$KWOK_VERSION/stages.yaml" --node-lease-duration-seconds 40 \
+    --config "$BIN_DIR/kwok-$KWOK_VERSION/node-stages.yaml,$E2E_DIR/kwok/pod-stages.yaml" --node-lease-duration-seconds 40 \
     --server-address "127.0.0.1:$KWOK_PORT" --cidr 10.244.0.0/16 --node-ip 10.0.0.1
   nodes_and_storage | kubectl apply --server-side --field-manager kstreams-e2e -f - >/dev/null
   wait_until 120 "3 kwok nodes Ready" nodes_ready || die "cluster: nodes not Ready within 120s; see $DIR/kwok.log"

@@ -55,22 +55,22 @@ go_tool() {
   CGO_ENABLED=0 GOBIN=$out timed "$name" go install -trimpath -ldflags "-s -w $ld" "$pkg@$version"
 }
 
-# kwok plus the stages it runs (node heartbeats with leases, pods becoming Running and Ready),
-# taken from the same module version as the binary.
+# kwok plus its node stages (heartbeats with leases) and Job pods' completion, taken from the
+# same module version as the binary. The other pod stages are the repo's (e2e/kwok/).
 build_kwok() {
   local out=$BIN_DIR/kwok-$KWOK_VERSION
   go_tool kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
-  [[ -f $out/stages.yaml ]] && return 0
+  [[ -f $out/node-stages.yaml ]] && return 0
   local src
   src=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
   [[ -d $src ]] || die "kwok module source not found for $KWOK_VERSION"
   for f in "$src"/kustomize/stage/node/fast/node-initialize.yaml \
     "$src"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-    "$src"/kustomize/stage/pod/fast/pod-{ready,complete,delete}.yaml; do
+    "$src"/kustomize/stage/pod/fast/pod-complete.yaml; do
     echo "---"
     cat "$f"
-  done >"$out/stages.yaml.tmp"
-  mv "$out/stages.yaml.tmp" "$out/stages.yaml"
+  done >"$out/node-stages.yaml.tmp"
+  mv "$out/node-stages.yaml.tmp" "$out/node-stages.yaml"
 }
 
 fetch_kafka() {

@@ -1,19 +1,20 @@
 //! The Helm chart and deploy/: lint, strict schema validation of every render and example,
-//! deploy/ in step with the chart, a real install, and least-privilege RBAC proven twice: by
+//! deploy/ in step with the chart, the Grafana dashboard reading only metrics a real operator
+//! exports, a real install, and least-privilege RBAC proven twice: by
 //! `kubectl auth can-i` as the chart's ServiceAccount, and by running the operator with that
 //! ServiceAccount's token until a StreamApp is Ready.
 //!
 //! helm, kubeconform and kubectl come from PATH (`make test` and `e2e/cluster.sh env` put the
 //! pinned ones first); a missing tool fails the test, it never skips it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use integration_tests::process::free_port;
 use integration_tests::{
-    Kafka, TestNamespace, client, install_crd, operator_binary, unique, wait_for,
+    Kafka, OperatorProcess, TestNamespace, client, install_crd, operator_binary, unique, wait_for,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -332,6 +333,7 @@ fn chart_lints_clean_and_rejects_bad_values() {
             "replicaCount=1",
             "leaderElection.enabled=false",
             "podDisruptionBudget.enabled=false",
+            "grafanaDashboard.enabled=true",
         ],
     ] {
         let mut cmd = tool("helm");
@@ -347,6 +349,10 @@ fn chart_lints_clean_and_rejects_bad_values() {
         ("replicas=3", "additional properties 'replicas' not allowed"),
         ("logging.format=xml", "/logging/format"),
         ("watchNamespaces={Bad_Name}", "/watchNamespaces"),
+        (
+            "grafanaDashboard.namespace=Bad_Name",
+            "/grafanaDashboard/namespace",
+        ),
         (
             "leaderElection.enabled=false",
             "replicaCount > 1 needs leaderElection.enabled=true",
@@ -606,6 +612,338 @@ fn generated_files_are_in_step() {
         assert!(
             integral(built[k].clone()) == integral(doc.clone()),
             "{fix} ({k} differs)"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The Grafana dashboard shipped with the chart.
+
+const DASHBOARD: &str = "charts/kstreams-operator/dashboards/kstreams-operator.json";
+
+fn dashboard() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(repo().join(DASHBOARD)).expect("the dashboard file"),
+    )
+    .expect("the dashboard is JSON")
+}
+
+/// Every panel, those inside collapsed rows too.
+fn panels(dashboard: &Value) -> Vec<&Value> {
+    let mut all = Vec::new();
+    for p in dashboard["panels"].as_array().expect("panels") {
+        all.push(p);
+        all.extend(p["panels"].as_array().into_iter().flatten());
+    }
+    all
+}
+
+/// The metric names a PromQL expression reads: every identifier that is not a function, an
+/// aggregation operator, a keyword, a label name (in `{...}` or in the parentheses after `by`, `without`, `on`,
+/// `ignoring`, `group_left`, `group_right`), a string, a range or a Grafana variable.
+fn promql_metric_names(expr: &str) -> BTreeSet<String> {
+    // Aggregation operators take `by (...)` or `without (...)` before their parentheses.
+    const KEYWORDS: [&str; 26] = [
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+        "limitk",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "offset",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "inf",
+        "nan",
+    ];
+    const LABEL_LISTS: [&str; 6] = [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ];
+    let chars: Vec<char> = expr.chars().collect();
+    // The index just past the `close` matching the opener at `i`, quotes respected.
+    let skip = |mut i: usize, close: char| -> usize {
+        let mut quote = None;
+        i += 1;
+        while i < chars.len() {
+            match (quote, chars[i]) {
+                (Some(_), '\\') => i += 1,
+                (Some(q), c) if c == q => quote = None,
+                (None, '"' | '\'' | '`') => quote = Some(chars[i]),
+                (None, c) if c == close => return i + 1,
+                _ => {}
+            }
+            i += 1;
+        }
+        i
+    };
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let mut names = BTreeSet::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            q @ ('"' | '\'' | '`') => {
+                i += 1;
+                while i < chars.len() && chars[i] != q {
+                    i += if chars[i] == '\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            '{' => i = skip(i, '}'),
+            '[' => i = skip(i, ']'),
+            '$' => {
+                i += 1;
+                if chars.get(i) == Some(&'{') {
+                    i = skip(i, '}');
+                }
+                while i < chars.len() && ident(chars[i]) {
+                    i += 1;
+                }
+            }
+            c if c.is_ascii_digit() || c == '.' => {
+                while i < chars.len() && (ident(chars[i]) || chars[i] == '.') {
+                    i += 1;
+                }
+            }
+            c if ident(c) => {
+                let start = i;
+                while i < chars.len() && ident(chars[i]) {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                let mut next = i;
+                while next < chars.len() && chars[next].is_whitespace() {
+                    next += 1;
+                }
+                let opens = chars.get(next) == Some(&'(');
+                let lower = word.to_lowercase();
+                if LABEL_LISTS.contains(&lower.as_str()) && opens {
+                    i = skip(next, ')');
+                } else if !KEYWORDS.contains(&lower.as_str()) && !opens {
+                    names.insert(word);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    names
+}
+
+/// The sample names a `/metrics` text exports: every family's `# TYPE`, with the suffixes
+/// its samples carry (counters `_total`, histograms `_bucket`/`_sum`/`_count`), and every
+/// sample line's name.
+fn exported_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in text.lines() {
+        if let Some(family) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = family.split_once(' ').expect("# TYPE name kind");
+            let suffixes: &[&str] = match kind {
+                "counter" => &["_total"],
+                "histogram" | "gaugehistogram" => &["_bucket", "_sum", "_count"],
+                "summary" => &["", "_sum", "_count"],
+                _ => &[""],
+            };
+            names.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let end = line.find(['{', ' ']).unwrap_or(line.len());
+            names.insert(line[..end].to_string());
+        }
+    }
+    names
+}
+
+/// Every PromQL expression of the dashboard with where it is: the panels' targets and the
+/// template variables' `label_values(EXPR, label)` queries.
+fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
+    let mut exprs = Vec::new();
+    for p in panels(dashboard) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().expect("every target has an expr");
+            exprs.push((
+                format!("panel '{}'", p["title"].as_str().unwrap_or("?")),
+                expr.to_string(),
+            ));
+        }
+    }
+    for v in dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating")
+    {
+        if v["type"] == "query" {
+            let query = v["query"]["query"].as_str().expect("a variable's query");
+            let inner = query
+                .strip_prefix("label_values(")
+                .and_then(|q| q.strip_suffix(')'))
+                .and_then(|q| q.rsplit_once(','))
+                .map(|(expr, _label)| expr)
+                .unwrap_or_else(|| panic!("variable {}: not label_values(EXPR, LABEL)", v["name"]));
+            exprs.push((format!("variable {}", v["name"]), inner.to_string()));
+        }
+    }
+    exprs
+}
+
+#[test]
+fn promql_metric_names_finds_metrics_and_nothing_else() {
+    assert_eq!(
+        promql_metric_names(
+            r#"histogram_quantile(0.99, sum by (le) (rate(a_bucket{job="x", le!~"1|2"}[$__rate_interval])))
+               / on (job) group_left (zone) max without (pod) (b:recorded offset 5m) or vector(0)
+               and c{name=~"${app}", msg="}{"} > bool 1e3"#
+        ),
+        ["a_bucket", "b:recorded", "c"]
+            .map(String::from)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+    );
+}
+
+#[test]
+fn grafana_dashboard_configmap_renders_valid_with_the_sidecar_label() {
+    let schemas = TempDir::new("dashboard-schemas");
+    let location = write_schemas(&schemas);
+    let work = TempDir::new("dashboard-renders");
+    let configmaps = |text: &str| -> Vec<Value> {
+        docs(text)
+            .into_iter()
+            .filter(|d| d["kind"] == "ConfigMap")
+            .collect()
+    };
+    assert!(
+        configmaps(&helm_template(DEFAULT_RELEASE, DEFAULT_NAMESPACE, &[])).is_empty(),
+        "the dashboard is off by default"
+    );
+
+    let text = helm_template(
+        DEFAULT_RELEASE,
+        DEFAULT_NAMESPACE,
+        &[
+            "grafanaDashboard.enabled=true",
+            "grafanaDashboard.namespace=monitoring",
+            "grafanaDashboard.annotations.grafana_folder=Kafka",
+        ],
+    );
+    let file = work.write("dashboard.yaml", &text);
+    assert_all_valid(&location, &[file], docs(&text).len());
+    let found = configmaps(&text);
+    assert_eq!(found.len(), 1, "one dashboard ConfigMap:\n{text}");
+    let cm = &found[0];
+    assert_eq!(cm["metadata"]["namespace"], "monitoring");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(
+        cm["metadata"]["labels"]["app.kubernetes.io/instance"],
+        DEFAULT_RELEASE
+    );
+    assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "Kafka");
+    let data = cm["data"].as_object().expect("data");
+    assert_eq!(data.len(), 1, "{data:?}");
+    let shipped: Value = serde_json::from_str(
+        data["kstreams-operator.json"]
+            .as_str()
+            .expect("the JSON key"),
+    )
+    .expect("the ConfigMap holds valid JSON");
+    assert_eq!(
+        shipped,
+        dashboard(),
+        "the ConfigMap holds {DASHBOARD} unchanged"
+    );
+
+    // Without a namespace of its own it goes with the release; the label is overridable.
+    let text = helm_template(
+        "ops",
+        "operators",
+        &[
+            "grafanaDashboard.enabled=true",
+            "grafanaDashboard.labels.grafana_dashboard=null",
+            "grafanaDashboard.labels.team-dashboards=kafka",
+        ],
+    );
+    let cm = &configmaps(&text)[0];
+    assert_eq!(cm["metadata"]["namespace"], "operators");
+    assert_eq!(cm["metadata"]["labels"]["team-dashboards"], "kafka");
+    assert!(
+        cm["metadata"]["labels"].get("grafana_dashboard").is_none(),
+        "{cm}"
+    );
+}
+
+#[tokio::test]
+async fn grafana_dashboard_uses_only_metrics_the_operator_exports() {
+    let dashboard = dashboard();
+    assert_eq!(dashboard["schemaVersion"], 39);
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating");
+    assert!(
+        variables.iter().any(|v| v["name"] == "datasource"
+            && v["type"] == "datasource"
+            && v["query"] == "prometheus"),
+        "a Prometheus data source variable: {variables:?}"
+    );
+    let datasource = json!({"type": "prometheus", "uid": "${datasource}"});
+    for p in panels(&dashboard)
+        .into_iter()
+        .filter(|p| p["type"] != "row")
+    {
+        assert_eq!(p["datasource"], datasource, "panel {}", p["title"]);
+        for t in p["targets"].as_array().expect("targets") {
+            assert_eq!(t["datasource"], datasource, "panel {}", p["title"]);
+        }
+    }
+
+    // What a real operator exports.
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::new(&client, "dashboard").await;
+    let op = OperatorProcess::start("op-dashboard", &["--namespaces", &ns.name]);
+    op.wait_ready(LONG).await;
+    let (code, text) = op.get("/metrics").await.expect("/metrics answers");
+    assert_eq!(code, 200, "{text}");
+    let exported = exported_names(&text);
+
+    let mut used = BTreeSet::new();
+    for (place, expr) in dashboard_exprs(&dashboard) {
+        let names = promql_metric_names(&expr);
+        assert!(!names.is_empty(), "{place} reads no metric: {expr}");
+        for name in names {
+            assert!(
+                exported.contains(&name),
+                "{place} reads {name}, which the operator does not export.\nexported: {exported:?}"
+            );
+            used.insert(name);
+        }
+    }
+    // What the dashboard is for: apps by condition, lag per app, errors, Kafka check latency.
+    for needed in [
+        "kstreams_app_condition",
+        "kstreams_app_processing_lag_records",
+        "kstreams_app_restore_lag_records",
+        "kstreams_reconcile_errors_total",
+        "kstreams_kafka_check_duration_seconds_bucket",
+    ] {
+        assert!(
+            used.contains(needed),
+            "the dashboard shows no {needed}: {used:?}"
         );
     }
 }
@@ -1054,7 +1392,14 @@ async fn cluster_mode_install_grants_what_the_operator_needs_and_no_more() {
     // For real: the operator as the Deployment runs it (leader election on, its Lease), with
     // the ServiceAccount's token, scoped to the test's namespace so it touches nothing else
     // in the shared cluster.
-    let operator = OperatorAs::start(&release, &op_ns, &["--namespaces", &app_ns.name]).await;
+    // Kafka checks off: the app's kwok pods run nothing, so with them on it would never be
+    // Ready (no member in its group), and Ready is what shows the rights suffice.
+    let operator = OperatorAs::start(
+        &release,
+        &op_ns,
+        &["--namespaces", &app_ns.name, "--kafka-refresh-seconds=0"],
+    )
+    .await;
     let app = streamapp("wordcount", &input_topic().await, json!({}));
     app_becomes_ready(&app_ns, app, &operator).await;
     let lease = op_ns
@@ -1102,7 +1447,13 @@ async fn namespaced_mode_install_grants_what_the_operator_needs_where_it_watches
 
     // For real: the operator as the Deployment runs it; the watched namespace comes from the
     // Deployment's KSTREAMS_NAMESPACES.
-    let operator = OperatorAs::start(&release, &op_ns, &["--leader-election=false"]).await;
+    // Kafka checks off, as above.
+    let operator = OperatorAs::start(
+        &release,
+        &op_ns,
+        &["--leader-election=false", "--kafka-refresh-seconds=0"],
+    )
+    .await;
     let app = streamapp("wordcount", &input_topic().await, json!({}));
     app_becomes_ready(&app_ns, app, &operator).await;
 

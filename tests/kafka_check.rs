@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::Kafka;
 use integration_tests::kafka::consumer_group_lags;
-use integration_tests::podrunner::example_jar;
+use integration_tests::local_pods::example_jar;
 use kstreams_kafka::status::PodKafkaStatus;
 use kstreams_kafka::userdata::{
     AssignmentInfo, SubscriptionInfo, decode_assignment_info, decode_consumer_assignment,
@@ -151,10 +151,10 @@ async fn wait_status(
     loop {
         tick.tick().await;
         let last = match check(pool, conn, view, Some(&baseline)).await {
-            Ok((s, _)) if cond(&s) => return s,
-            Ok((s, next)) => {
-                baseline = next;
-                Ok(s)
+            Ok(c) if cond(&c.status) => return c.status,
+            Ok(c) => {
+                baseline = c.baseline;
+                Ok(c.status)
             }
             Err(e) => Err(e),
         };
@@ -523,7 +523,10 @@ async fn a_missing_group_is_a_status_not_an_error() {
         pods: vec!["p-0".into()],
         acceptable_recovery_lag: 10_000,
     };
-    let s = check(&pool, &conn, &view, None).await.expect("check").0;
+    let s = check(&pool, &conn, &view, None)
+        .await
+        .expect("check")
+        .status;
     assert_eq!(s.group, None);
     assert!(s.changelog_topics.is_empty());
     assert_eq!(s.missing_input_topics, view.input_topics);
@@ -599,12 +602,12 @@ async fn an_app_whose_id_extends_ours_keeps_its_topics() {
     let s = check(&pool, &conn, &view(&app_id), None)
         .await
         .expect("check")
-        .0;
+        .status;
     assert_eq!(names(&s), [ours], "{app_id} sees only its own changelog");
     let s = check(&pool, &conn, &view(&other_id), None)
         .await
         .expect("check")
-        .0;
+        .status;
     assert_eq!(names(&s), [theirs], "{other_id} sees its changelog");
     assert_eq!(s.changelog_topics[0].store, "totals");
 }

@@ -1,19 +1,21 @@
 //! What the operator reports about a real Kafka Streams app (the example word count, one JVM
-//! per pod): its changelog, its group, its processing lag as Kafka's own tool reports it, the
-//! restore lag of a member that comes back with an empty or with its old state, and a
-//! changelog that stops being compacted.
+//! per pod, run by the stand-in kubelet): its changelog, its group, its processing lag as
+//! Kafka's own tool reports it, the restore lag of a member that comes back with an empty or
+//! with its old state, and a changelog that stops being compacted.
 
 use std::time::Duration;
 
 use integration_tests::kafka::consumer_group_lags;
-use integration_tests::podrunner::{example_jar, wordcount_app};
+use integration_tests::local_pods::{example_jar, wordcount_app};
 use integration_tests::{
-    Kafka, Operator, PodRunner, TestNamespace, client, condition, is, wait_for,
+    Kafka, LocalPods, Operator, TestNamespace, client, condition, is, wait_for, wait_for_list,
 };
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kstreams_kafka::status::PodKafkaStatus;
 use kstreams_operator::crd::StreamApp;
 use kstreams_operator::resources::INSTANCE_LABEL;
-use kube::api::PostParams;
+use kube::ResourceExt;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -64,6 +66,27 @@ async fn produce_words(kafka: &Kafka, topic: &str, words: impl Iterator<Item = S
     }
 }
 
+/// Scales the app to `replicas` and waits until exactly its first `replicas` pods exist.
+async fn scale(apps: &kube::Api<StreamApp>, pods: &kube::Api<Pod>, replicas: usize) {
+    let patch = serde_json::json!({"spec": {"replicas": replicas}});
+    apps.patch(APP, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let want: Vec<&str> = PODS[..replicas].to_vec();
+    wait_for_list(
+        pods,
+        &format!("{INSTANCE_LABEL}={APP}"),
+        &format!("pods {want:?}"),
+        STARTUP,
+        |p| {
+            let mut names: Vec<String> = p.iter().map(|p| p.name_any()).collect();
+            names.sort();
+            names == want
+        },
+    )
+    .await;
+}
+
 fn kafka_pod<'a>(a: &'a StreamApp, pod: &str) -> Option<&'a PodKafkaStatus> {
     a.status
         .as_ref()?
@@ -93,7 +116,7 @@ fn changelog_volume(kafka: &Kafka, changelog: &str, pod: &PodKafkaStatus) -> i64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_changelog_group_lag_and_restore_of_a_real_app() {
-    let jar = example_jar();
+    example_jar();
     let client = client().await;
     let ns = TestNamespace::new(&client, "insight").await;
     let kafka = Kafka::new("insight");
@@ -109,9 +132,10 @@ async fn status_shows_changelog_group_lag_and_restore_of_a_real_app() {
     )
     .await
     .unwrap();
-    let runner = PodRunner::start(&client, &ns.name, &format!("{INSTANCE_LABEL}={APP}"), &jar);
+    let local = LocalPods::start(&client, &ns.name, &[]);
+    let pods = ns.api::<Pod>();
     for pod in PODS {
-        runner.wait_log(pod, "-> RUNNING", STARTUP).await;
+        local.wait_log(pod, "-> RUNNING", STARTUP).await;
     }
     produce_words(&kafka, &input, (0..2000).map(|i| format!("w{i}"))).await;
 
@@ -160,10 +184,9 @@ async fn status_shows_changelog_group_lag_and_restore_of_a_real_app() {
     );
     assert!(is(&a, "ChangelogsHealthy", "True") && is(&a, "KafkaReachable", "True"));
 
-    // 2. Processing lag equals what Kafka's own tool reports for the same group.
-    for pod in PODS {
-        runner.stop_pod(pod).await;
-    }
+    // 2. Processing lag equals what Kafka's own tool reports for the same group, with the
+    //    app scaled to zero (the volumes stay).
+    scale(&apps, &pods, 0).await;
     produce_words(&kafka, &input, (0..300).map(|i| format!("late{i}"))).await;
     let a = wait_for(
         &apps,
@@ -191,11 +214,26 @@ async fn status_shows_changelog_group_lag_and_restore_of_a_real_app() {
     );
     assert_eq!(reported, Some(300));
 
-    // 3. wc-1 comes back with an EMPTY state dir: its restore lag is its tasks' changelog.
-    runner.start_pod(PODS[0]).await;
-    runner.wait_log(PODS[0], "-> RUNNING", STARTUP).await;
-    runner.wipe_state(&format!("state-{}", PODS[1]));
-    runner.start_pod(PODS[1]).await;
+    // 3. wc-1 comes back on a NEW volume (its claim deleted while it was scaled away): its
+    //    restore lag is its tasks' changelog.
+    scale(&apps, &pods, 1).await;
+    local.wait_log(PODS[0], "-> RUNNING", STARTUP).await;
+    let claims = ns.api::<PersistentVolumeClaim>();
+    let claim = format!("state-{}", PODS[1]);
+    let old_claim = claims.get(&claim).await.unwrap().uid();
+    claims
+        .delete(&claim, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for_list(
+        &claims,
+        &format!("{INSTANCE_LABEL}={APP}"),
+        "wc-1's claim gone",
+        SETTLE,
+        |c| c.iter().all(|c| c.uid() != old_claim),
+    )
+    .await;
+    scale(&apps, &pods, 2).await;
     let a = wait_for(
         &apps,
         APP,
@@ -231,11 +269,17 @@ async fn status_shows_changelog_group_lag_and_restore_of_a_real_app() {
     )
     .await;
 
-    // 4. wc-1 comes back with its OLD state dir: almost nothing to restore.
-    runner.stop_pod(PODS[1]).await;
+    // 4. wc-1 is deleted and comes back on its OLD volume: almost nothing to restore.
+    let old_pod = pods.get(PODS[1]).await.unwrap().uid();
+    pods.delete(PODS[1], &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(&pods, PODS[1], "wc-1 replaced", STARTUP, |p| {
+        p.uid() != old_pod
+    })
+    .await;
     produce_words(&kafka, &input, (0..20).map(|i| format!("later{i}"))).await;
-    runner.start_pod(PODS[1]).await;
-    runner.wait_log(PODS[1], "-> RUNNING", STARTUP).await;
+    local.wait_log(PODS[1], "-> RUNNING", STARTUP).await;
     let a = wait_for(
         &apps,
         APP,

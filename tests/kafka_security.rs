@@ -101,12 +101,31 @@ async fn tls_and_sasl_credentials_from_secrets_reach_kafka_and_failures_are_name
         apps.create(&PostParams::default(), &a).await.unwrap();
     }
 
-    // 1. The right CA and credentials: reachable, over SCRAM and over PLAIN.
+    // 1. The right CA and credentials: reachable, over SCRAM and over PLAIN. The kwok pods
+    //    run nothing, so the group the check read has no member of theirs: Ready waits on
+    //    membership, no longer on Kafka.
+    let membership = |a: &StreamApp| {
+        condition(a, "Processing")
+            .is_some_and(|(_, r, _)| r == "MembersJoining" || r == "MembersMissing")
+    };
     for name in ["scram", "plain"] {
-        wait_for(&apps, name, "KafkaReachable=True and Ready", LONG, |a| {
-            is(a, "KafkaReachable", "True") && is(a, "Ready", "True")
-        })
+        let a = wait_for(
+            &apps,
+            name,
+            "KafkaReachable=True and Processing judged from the group",
+            LONG,
+            |a| is(a, "KafkaReachable", "True") && membership(a),
+        )
         .await;
+        let (status, reason, _) = condition(&a, "Ready").unwrap();
+        assert_eq!(
+            status, "False",
+            "{name}: pods that run nothing are not Ready"
+        );
+        assert!(
+            reason.starts_with("Members"),
+            "{name}: Ready reason {reason}"
+        );
     }
 
     // 2. A broker certificate the CA did not sign: a TLS failure, named as such.

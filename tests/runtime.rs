@@ -1,5 +1,9 @@
 //! The operator process as a Deployment runs it: metrics, readiness, leader election with a
 //! real Lease, and a clean exit on SIGTERM.
+//!
+//! The apps' kwok pods run nothing and never join a consumer group, so where a test waits for
+//! Ready the operator runs with Kafka checks off (`--kafka-refresh-seconds 0`); Ready then
+//! means the pods are Ready.
 
 use std::time::{Duration, Instant};
 
@@ -41,7 +45,10 @@ async fn metrics_show_reconciles_and_apps_by_condition() {
     let client = client().await;
     install_crd(&client).await;
     let ns = TestNamespace::new(&client, "metrics").await;
-    let op = OperatorProcess::start("op-metrics", &["--namespaces", &ns.name]);
+    let op = OperatorProcess::start(
+        "op-metrics",
+        &["--namespaces", &ns.name, "--kafka-refresh-seconds", "0"],
+    );
     op.wait_ready(LONG).await;
     let (_, before) = op.get("/metrics").await.expect("metrics answer");
     let success = r#"kstreams_reconciles_total{result="success"}"#;
@@ -87,6 +94,8 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
         &ns.name,
         "--lease-duration",
         lease_secs,
+        "--kafka-refresh-seconds",
+        "0",
     ];
     let leases = ns.api::<Lease>();
     let holder = |who: &'static str| {
@@ -221,7 +230,8 @@ async fn sigterm_mid_reconcile_exits_cleanly_within_the_bound() {
                     "ReconciliationPaused",
                     "KafkaReachable",
                     "ChangelogsHealthy",
-                    "Restoring"
+                    "Restoring",
+                    "Processing"
                 ]
             );
         }
@@ -244,7 +254,10 @@ async fn watches_exactly_the_namespaces_it_is_given() {
         .await
         .unwrap();
     let list = format!("{},{}", a.name, b.name);
-    let op = OperatorProcess::start("op-namespaces", &["--namespaces", &list]);
+    let op = OperatorProcess::start(
+        "op-namespaces",
+        &["--namespaces", &list, "--kafka-refresh-seconds", "0"],
+    );
     op.wait_ready(LONG).await;
     for ns in [&a, &b] {
         let apps = ns.api::<StreamApp>();

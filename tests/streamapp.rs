@@ -1,4 +1,9 @@
 //! The StreamApp reconciler against the real cluster: what a user applies, sees and relies on.
+//!
+//! These tests are about the Kubernetes side. Their kwok pods run nothing, so with Kafka
+//! checks on they would never be Ready (no member in the group, see `ready_processing.rs`):
+//! the operator runs with Kafka checks off, except in the quiet minute, which also shows the
+//! Kafka step writing nothing once an app's verdicts settled.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -10,6 +15,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Pod, S
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kstreams_operator::crd::StreamApp;
+use kstreams_operator::reconcile::kafka::KafkaSettings;
 use kube::api::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
@@ -82,7 +88,7 @@ const LONG: Duration = Duration::from_secs(120);
 async fn wordcount_app_runs_spread_with_bound_state_and_reports_ready() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "wordcount").await;
-    let _operator = Operator::start(&client, &ns.name).await;
+    let _operator = Operator::start_without_kafka(&client, &ns.name).await;
     let apps = ns.api::<StreamApp>();
     apps.create(&PostParams::default(), &wordcount("wordcount"))
         .await
@@ -98,6 +104,10 @@ async fn wordcount_app_runs_spread_with_bound_state_and_reports_ready() {
     .await;
     let status = app.status.as_ref().unwrap();
     assert_eq!((status.replicas, status.ready_replicas), (2, 2));
+    assert!(
+        condition(&app, "Processing").is_none() && status.kafka.is_none(),
+        "with Kafka checks off nothing is said about Kafka"
+    );
 
     let svc = ns.api::<Service>().get("wordcount").await.unwrap();
     let svc_spec = svc.spec.unwrap();
@@ -270,7 +280,7 @@ async fn events_for(ns: &TestNamespace, name: &str) -> Vec<Event> {
 async fn runtime_problems_show_as_degraded_with_reason_and_event() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "degraded").await;
-    let _operator = Operator::start(&client, &ns.name).await;
+    let _operator = Operator::start_without_kafka(&client, &ns.name).await;
     let apps = ns.api::<StreamApp>();
 
     let mut secret_app = wordcount("no-secret");
@@ -349,7 +359,7 @@ async fn runtime_problems_show_as_degraded_with_reason_and_event() {
 async fn config_edit_rolls_pods_and_kubectl_scale_works() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "rollout").await;
-    let _operator = Operator::start(&client, &ns.name).await;
+    let _operator = Operator::start_without_kafka(&client, &ns.name).await;
     let apps = ns.api::<StreamApp>();
     let mut app = wordcount("roll");
     app.spec.placement.anti_affinity = kstreams_operator::crd::PlacementRule::Preferred;
@@ -409,7 +419,7 @@ async fn config_edit_rolls_pods_and_kubectl_scale_works() {
 async fn deleting_the_app_keeps_volumes_under_retain_and_removes_them_under_delete() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "retention").await;
-    let _operator = Operator::start(&client, &ns.name).await;
+    let _operator = Operator::start_without_kafka(&client, &ns.name).await;
     let apps = ns.api::<StreamApp>();
     let keep = wordcount("keep");
     let mut drop = wordcount("drop");
@@ -459,15 +469,37 @@ async fn deleting_the_app_keeps_volumes_under_retain_and_removes_them_under_dele
 async fn a_converged_app_causes_no_writes_over_a_quiet_minute() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "quiet").await;
-    let _operator = Operator::start(&client, &ns.name).await;
+    // Kafka checked every 5 s, and a member grace short enough to settle within the test.
+    let kafka = KafkaSettings {
+        refresh: Some(Duration::from_secs(5)),
+        member_grace: Duration::from_secs(5),
+        ..KafkaSettings::default()
+    };
+    let _operator = Operator::start_with(&client, &ns.name, kafka).await;
     let apps = ns.api::<StreamApp>();
     apps.create(&PostParams::default(), &wordcount("quiet"))
         .await
         .unwrap();
-    wait_for(&apps, "quiet", "Ready", LONG, ready_at_current_generation).await;
+    // Its pods never join the group: settled once the grace passed for both (they turned
+    // Ready moments apart, so one may still be "joining" a moment longer), Ready=False.
+    wait_for(
+        &apps,
+        "quiet",
+        "Ready=False MembersMissing for both pods at the current generation",
+        LONG,
+        |a| {
+            condition(a, "Ready").is_some_and(|c| {
+                c.status == "False"
+                    && c.reason == "MembersMissing"
+                    && !c.message.contains("still joining")
+                    && c.observed_generation == a.metadata.generation
+            })
+        },
+    )
+    .await;
     let before = serde_json::to_string(&apps.get("quiet").await.unwrap().status).unwrap();
     // Let the last pod-status-triggered reconciles finish before the window opens: the window
-    // starts at the resourceVersion of a list taken after Ready was observed.
+    // starts at the resourceVersion of a list taken after the settled status was observed.
     let rv = ns
         .api::<ConfigMap>()
         .list_metadata(&ListParams::default())
@@ -544,7 +576,7 @@ where
 async fn growing_storage_expands_the_volumes_without_restarting_pods() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "grow").await;
-    let _operator = Operator::start(&client, &ns.name).await;
+    let _operator = Operator::start_without_kafka(&client, &ns.name).await;
     let apps = ns.api::<StreamApp>();
     apps.create(&PostParams::default(), &wordcount("grow"))
         .await

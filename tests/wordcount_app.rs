@@ -1,16 +1,18 @@
 //! The example word-count app run by the operator: real Kafka Streams members (local JVMs
-//! standing in for the kwok pods) with the settings and volumes the operator gives them.
+//! run by the stand-in kubelet for the kwok pods) with the settings and volumes the operator
+//! gives them, their own addresses, and readiness from their own endpoint.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use integration_tests::podrunner::{example_jar, wordcount_app};
-use integration_tests::{Kafka, Operator, PodRunner, TestNamespace, client};
+use integration_tests::local_pods::{example_jar, wordcount_app};
+use integration_tests::{Kafka, LocalPods, Operator, TestNamespace, client, is, wait_for};
+use k8s_openapi::api::core::v1::Pod;
 use kstreams_operator::crd::StreamApp;
-use kstreams_operator::resources::INSTANCE_LABEL;
-use kube::api::PostParams;
+use kube::ResourceExt;
+use kube::api::{DeleteParams, PostParams};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -167,9 +169,39 @@ fn restored_records(log: &str) -> Vec<u64> {
         .collect()
 }
 
+/// `GET http://<addr>:8080<path>` with curl; the body, or why there is none.
+async fn http_get(addr: std::net::Ipv4Addr, path: &str) -> Result<String, String> {
+    let out = tokio::process::Command::new("curl")
+        .args(["-sS", "--fail-with-body", "--max-time", "10"])
+        .arg(format!("http://{addr}:8080{path}"))
+        .output()
+        .await
+        .map_err(|e| format!("running curl: {e}"))?;
+    let body = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.success() {
+        Ok(body)
+    } else {
+        Err(format!("{body}{}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// `"key":"value"` or `"key":number` of a flat JSON object, as text.
+fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let rest = json.split(&format!("\"{key}\":")).nth(1)?;
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    Some(rest[..end].trim_matches('"'))
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    (pod.status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten()))
+    .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_count_words_with_their_state_on_their_volumes() {
-    let jar = example_jar();
+    example_jar();
     let client = client().await;
     let ns = TestNamespace::new(&client, "wordcount-app").await;
     let kafka = Kafka::new("wordcount-app");
@@ -177,22 +209,22 @@ async fn two_members_count_words_with_their_state_on_their_volumes() {
     let output = kafka.create_topic("counts", 2, &[]).await;
     let app_id = format!("{}.wordcount", kafka.prefix);
     let _operator = Operator::start(&client, &ns.name).await;
-    ns.api::<StreamApp>()
-        .create(
-            &PostParams::default(),
-            &wordcount(&app_id, &kafka.bootstrap, &input, &output),
-        )
-        .await
-        .unwrap();
-    let runner = PodRunner::start(&client, &ns.name, &format!("{INSTANCE_LABEL}={APP}"), &jar);
+    let apps = ns.api::<StreamApp>();
+    apps.create(
+        &PostParams::default(),
+        &wordcount(&app_id, &kafka.bootstrap, &input, &output),
+    )
+    .await
+    .unwrap();
+    let local = LocalPods::start(&client, &ns.name, &[]);
 
     for pod in PODS {
-        let log = runner.wait_log(pod, "-> RUNNING", STARTUP).await;
+        let log = local.wait_log(pod, "-> RUNNING", STARTUP).await;
         assert!(
             log.contains("CONFIG loaded ") && log.contains("streams.properties"),
             "{pod} did not read the operator's streams.properties"
         );
-        let state = runner.claim_dir(&format!("state-{pod}")).join(&app_id);
+        let state = local.claim_dir(&format!("state-{pod}")).await.join(&app_id);
         assert!(
             state.is_dir(),
             "{pod} keeps no state in its volume: {state:?}"
@@ -210,6 +242,22 @@ async fn two_members_count_words_with_their_state_on_their_volumes() {
     })
     .await;
     eprintln!("group {app_id}: members {members:?}");
+    // Ready pods through their own /ready endpoint, and so the app.
+    let pods = ns.api::<Pod>();
+    for pod in PODS {
+        wait_for(
+            &pods,
+            pod,
+            "pod Ready by its readiness probe",
+            SETTLE,
+            pod_ready,
+        )
+        .await;
+    }
+    wait_for(&apps, APP, "StreamApp Ready", SETTLE, |a| {
+        is(a, "Ready", "True")
+    })
+    .await;
 
     let topics = topic_names(&kafka);
     for internal in ["counts-changelog", "counts-repartition"] {
@@ -228,25 +276,66 @@ async fn two_members_count_words_with_their_state_on_their_volumes() {
     produce(&kafka, &input, LINES).await;
     await_counts(&consumer, &mut seen, COUNTS).await;
 
-    // SIGTERM: the app's shutdown hook closes Kafka Streams cleanly, flushing its stores.
-    let status = runner.stop_pod(PODS[0]).await;
-    let log_path = runner.log_path(PODS[0]);
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    // Both pods serve port 8080, each on its own address; a word another instance holds is
+    // fetched from it through its application.server name.
+    let addresses = PODS.map(|p| local.address(p));
+    assert_ne!(addresses[0], addresses[1]);
+    let own = |pod: &str| format!("{pod}.{APP}.{}.svc:8080", ns.name);
+    let mut forwarded = Vec::new();
+    for (pod, addr) in PODS.iter().zip(addresses) {
+        for (word, count) in COUNTS {
+            let answer = eventually("an interactive query answer", SETTLE, || async {
+                http_get(addr, &format!("/count/{word}")).await
+            })
+            .await;
+            assert_eq!(
+                field(&answer, "count"),
+                Some(count.to_string().as_str()),
+                "{pod} answered {answer}"
+            );
+            let host = field(&answer, "host").unwrap_or_default().to_string();
+            assert!(
+                PODS.iter().any(|p| host == own(p)),
+                "{pod}: answered by {host:?}, not an instance's application.server"
+            );
+            if host != own(pod) {
+                forwarded.push(format!("{pod} -> {host} for {word}"));
+            }
+        }
+    }
+    eprintln!("interactive queries answered by the other pod: {forwarded:?}");
+    assert!(
+        !forwarded.is_empty(),
+        "no query went from one pod to the other through application.server"
+    );
+
+    // A deleted pod's JVM gets SIGTERM: its shutdown hook closes Kafka Streams cleanly,
+    // flushing its stores, before the StatefulSet's replacement starts on the same volume.
+    let old_uid = pods.get(PODS[0]).await.unwrap().uid();
+    pods.delete(PODS[0], &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(&pods, PODS[0], "a new wordcount-0 Ready", STARTUP, |p| {
+        p.uid() != old_uid && pod_ready(p)
+    })
+    .await;
+    let log = local.previous_log(PODS[0]);
     assert!(
         log.contains("PENDING_SHUTDOWN -> NOT_RUNNING"),
-        "{} did not close cleanly ({status}); see {log_path:?}",
-        PODS[0]
+        "{} did not close cleanly; see {:?}",
+        PODS[0],
+        local.log_path(PODS[0]).with_extension("previous.log")
     );
-    assert_eq!(status.code(), Some(143), "JVM exit after SIGTERM");
     // Kafka Streams 4.3 keeps a RocksDB store's changelog offsets inside the store (column
     // family `offsets`), not in a `.checkpoint` file: a clean close shows as clean task closes.
     assert!(
         log.contains("Closed clean") && !log.contains("Closed dirty"),
-        "{} closed its tasks dirty; see {log_path:?}",
-        PODS[0]
+        "{} closed its tasks dirty",
+        PODS[0],
     );
-    let stores = runner
+    let stores = local
         .claim_dir(&format!("state-{}", PODS[0]))
+        .await
         .join(&app_id);
     assert!(
         find_dir(&stores, "counts"),
@@ -254,8 +343,7 @@ async fn two_members_count_words_with_their_state_on_their_volumes() {
     );
 
     // Back on the same volume, the member rejoins and counting continues where it was.
-    runner.start_pod(PODS[0]).await;
-    let log = runner.wait_log(PODS[0], "-> RUNNING", STARTUP).await;
+    let log = local.wait_log(PODS[0], "-> RUNNING", STARTUP).await;
     let replayed = restored_records(&log);
     assert!(
         replayed.iter().all(|n| *n == 0),

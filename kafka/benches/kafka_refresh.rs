@@ -166,7 +166,7 @@ async fn main() {
     let status = check(&pool, &conn, &view, None)
         .await
         .expect("first refresh")
-        .0;
+        .status;
     println!(
         "first refresh (client creation, connections, coordinator lookup): {:?}; processing lag {:?} \
          over {} changelogs, group {:?}",

@@ -15,8 +15,21 @@ use tracing::{debug, instrument};
 use super::client::{ClientPool, ClusterClients};
 use super::connection::KafkaConnection;
 use super::error::KafkaError;
+use super::progress::SourceOffsets;
 use super::report::{AppView, Baseline, Observation, build_status};
 use super::status::KafkaStatus;
+
+/// What one check found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    /// The status.
+    pub status: KafkaStatus,
+    /// The baseline to pass to the next check.
+    pub baseline: Baseline,
+    /// The source partitions' committed and end offsets, for following progress across
+    /// checks ([`CommitProgress`](crate::CommitProgress)).
+    pub sources: SourceOffsets,
+}
 
 /// Reads the app's topics, group, committed and end offsets, and computes its status.
 /// Restore lag is measured against the baseline of the group's current members: pass the one
@@ -28,7 +41,7 @@ pub async fn check(
     conn: &KafkaConnection,
     app: &AppView,
     previous: Option<&Baseline>,
-) -> Result<(KafkaStatus, Baseline), KafkaError> {
+) -> Result<Checked, KafkaError> {
     let started = Instant::now();
     let clients = pool.cluster(conn)?;
     let mut obs = observe(&clients, app).await?;
@@ -41,7 +54,11 @@ pub async fn check(
         problems = status.problems.len(),
         "Kafka check done"
     );
-    Ok((status, baseline))
+    Ok(Checked {
+        status,
+        baseline,
+        sources: obs.source_offsets(app),
+    })
 }
 
 /// Reads everything a status needs, in as few requests as the client library allows.

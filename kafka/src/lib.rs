@@ -3,12 +3,14 @@
 //!
 //! This crate knows nothing of Kubernetes or of the StreamApp resource: its caller describes
 //! the app as an [`AppView`]. Entry point: [`check`] with a shared [`ClientPool`], a
-//! [`KafkaConnection`] and that view; the result is a [`KafkaStatus`] and the [`Baseline`] to
-//! pass to the next check. Everything but `client` and `check` is pure.
+//! [`KafkaConnection`] and that view; the result ([`Checked`]) is a [`KafkaStatus`], the
+//! [`Baseline`] to pass to the next check and the source offsets a [`CommitProgress`] follows
+//! across checks. Everything but `client` and `check` is pure.
 //!
 //! Layout: `client` talks to the brokers (librdkafka), `check` runs one check through it;
 //! `userdata` and `group` decode what members send, `topics` and `lag` compute from the
-//! offsets, `report` turns one observation into a status; `status` is the status's shape.
+//! offsets, `progress` follows commits across checks, `report` turns one observation into a
+//! status; `status` is the status's shape.
 
 mod check;
 mod client;
@@ -16,16 +18,18 @@ mod connection;
 mod error;
 pub mod group;
 pub mod lag;
+mod progress;
 mod report;
 pub mod status;
 pub mod topics;
 pub mod userdata;
 mod wire;
 
-pub use check::check;
+pub use check::{Checked, check};
 pub use client::{ClientPool, PoolConfig, RequestStats};
 pub use connection::{KafkaConnection, SecurityProtocol};
 pub use error::KafkaError;
+pub use progress::{CommitProgress, SourceOffsets};
 pub use report::{AppView, Baseline, Observation, build_status};
 pub use status::{KafkaProblem, KafkaStatus, ProblemReason};
 pub use wire::DecodeError;

@@ -26,6 +26,15 @@ pub enum Command {
         /// File with one or more StreamApp documents.
         file: std::path::PathBuf,
     },
+    /// Show one StreamApp for people: its Kafka figures, its pods with their node, zone,
+    /// tasks and lag, and the conditions not in their good state.
+    Describe {
+        /// Name of the StreamApp.
+        name: String,
+        /// Namespace (default: the kubeconfig context's namespace, or `default`).
+        #[arg(short, long)]
+        namespace: Option<String>,
+    },
 }
 
 /// Log output format.
@@ -77,6 +86,14 @@ pub struct RunArgs {
     /// Seconds between Kafka checks of each app (topics, group, lag); 0 disables them.
     #[arg(long, env = "KSTREAMS_KAFKA_REFRESH_SECONDS", default_value_t = 30)]
     pub kafka_refresh_seconds: u64,
+    /// Seconds a Ready pod may have no member in its app's consumer group, or the group may
+    /// be other than Stable, before the app is not Ready (with Kafka checks on).
+    #[arg(long, env = "KSTREAMS_MEMBER_GRACE_SECONDS", default_value_t = 120)]
+    pub member_grace_seconds: u64,
+    /// Seconds an app's commits may stand still while records wait before it is reported
+    /// Stalled and not Ready (with Kafka checks on).
+    #[arg(long, env = "KSTREAMS_STALL_SECONDS", default_value_t = 300)]
+    pub stall_seconds: u64,
     /// Seconds in-flight reconciles get to finish after SIGTERM.
     #[arg(long, env = "KSTREAMS_SHUTDOWN_TIMEOUT", default_value_t = 20)]
     pub shutdown_timeout: u64,

@@ -24,6 +24,9 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every value `category` returns, so the error counter can start each one at zero.
+    pub const CATEGORIES: [&'static str; 3] = ["ApplyFailed", "KubeApiError", "MissingNamespace"];
+
     /// A short, bounded label for metrics and Event reasons.
     pub fn category(&self) -> &'static str {
         match self {
@@ -51,3 +54,29 @@ pub fn kube_err(
 
 /// Result of operator code.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_category_is_listed() {
+        let kube = |verb| Error::Kube {
+            verb,
+            kind: "StatefulSet",
+            name: "x".into(),
+            source: kube::Error::Service("refused".into()),
+        };
+        for e in [
+            kube("apply"),
+            kube("get"),
+            Error::MissingNamespace("x".into()),
+        ] {
+            assert!(
+                Error::CATEGORIES.contains(&e.category()),
+                "{}",
+                e.category()
+            );
+        }
+    }
+}

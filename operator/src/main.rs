@@ -1,5 +1,5 @@
-//! The `kstreams-operator` binary: `run` the operator, print its `crd`, or `render` the
-//! children of StreamApps.
+//! The `kstreams-operator` binary: `run` the operator, print its `crd`, `render` the
+//! children of StreamApps, or `describe` one.
 
 use std::io::IsTerminal;
 
@@ -13,6 +13,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::Crd => print!("{}", kstreams_operator::crd::crd_yaml()?),
         Command::Render { file } => {
             print!("{}", kstreams_operator::resources::render(&read(&file)?)?)
+        }
+        Command::Describe { name, namespace } => {
+            match kstreams_operator::describe::fetch(&name, namespace.as_deref()).await {
+                Ok(d) => print!(
+                    "{}",
+                    kstreams_operator::describe::render(&d.app, &d.pods, &d.nodes)
+                ),
+                // One line for a person, not the Debug form `main` would print.
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+            }
         }
         Command::Run(args) => {
             init_logs(&args)?;

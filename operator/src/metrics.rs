@@ -1,5 +1,6 @@
 //! Prometheus metrics of the operator. Every label has a bounded set of values: results,
-//! error categories, condition types and statuses; never an object name.
+//! error categories, condition types and statuses; the per-app gauges add the app's namespace
+//! and name, one series per StreamApp (and condition), as kube-state-metrics does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,12 +43,26 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let buckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-        Self {
+        let metrics = Self {
             reconciles: Family::default(),
             errors: Family::default(),
             reconcile_duration: Histogram::new(buckets),
             kafka_check_duration: Histogram::new(buckets),
+        };
+        // Every series from the start, at zero: a counter that appears only with its first
+        // increment hides that increment from rate() and increase(), and an empty family is
+        // not exported at all.
+        for result in ["success", "error"] {
+            metrics
+                .reconciles
+                .get_or_create_owned(&ResultLabels { result });
         }
+        for category in crate::error::Error::CATEGORIES {
+            metrics
+                .errors
+                .get_or_create_owned(&ErrorLabels { category });
+        }
+        metrics
     }
 }
 
@@ -96,7 +111,8 @@ impl Metrics {
 }
 
 /// Gauges read from the StreamApp watch cache at scrape time, so deleted apps never linger:
-/// `kstreams_apps{condition,status}` and the per-app processing and restore lag.
+/// `kstreams_apps{condition,status}`, `kstreams_app_condition{namespace,name,condition,status}`
+/// and the per-app processing and restore lag.
 #[derive(Debug)]
 pub struct AppGauges(pub Vec<Store<StreamApp>>);
 
@@ -119,6 +135,28 @@ impl Collector for AppGauges {
         for ((condition, status), n) in counts {
             let labels = [("condition", condition), ("status", status)];
             ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
+        }
+        // Per app as well: every replica of the operator exports the gauges of its own cache,
+        // and only per-app series can be deduplicated (max by namespace and name) in a query.
+        let mut per_app = encoder.encode_descriptor(
+            "kstreams_app_condition",
+            "1 for each condition of each StreamApp, labelled with its current status",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for app in self.0.iter().flat_map(|s| s.state()) {
+            for c in app.status.iter().flat_map(|s| s.conditions.iter()) {
+                let labels = [
+                    (
+                        "namespace",
+                        app.metadata.namespace.clone().unwrap_or_default(),
+                    ),
+                    ("name", app.metadata.name.clone().unwrap_or_default()),
+                    ("condition", c.type_.clone()),
+                    ("status", c.status.clone()),
+                ];
+                ConstGauge::new(1).encode(per_app.encode_family(&labels)?)?;
+            }
         }
         // One series per app: bounded by the number of StreamApps, like kube-state-metrics.
         let lags: Vec<_> = self
@@ -160,5 +198,110 @@ impl Collector for AppGauges {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::{reflector, watcher};
+    use prometheus_client::encoding::text::encode;
+
+    use super::*;
+
+    fn scrape(apps: &[&str]) -> String {
+        let (store, mut writer) = reflector::store::<StreamApp>();
+        for yaml in apps {
+            let app: StreamApp = serde_yaml::from_str(yaml).unwrap();
+            writer.apply_watcher_event(&watcher::Event::Apply(app));
+        }
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(AppGauges(vec![store])));
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    const APP: &str = r#"
+apiVersion: kstreams.dev/v1alpha1
+kind: StreamApp
+metadata: {name: NAME, namespace: shop}
+spec: {image: x:1, kafka: {bootstrapServers: 'k:9092'}}
+status:
+  conditions:
+  - {type: Ready, status: 'READY', reason: R, message: '', lastTransitionTime: '2026-03-01T10:00:00Z'}
+  - {type: Restoring, status: 'False', reason: R, message: '', lastTransitionTime: '2026-03-01T10:00:00Z'}
+  kafka: {lastChecked: '2026-03-01T10:00:00Z', processingLagTotal: 7}
+"#;
+
+    fn app(name: &str, ready: &str) -> String {
+        APP.replace("NAME", name).replace("READY", ready)
+    }
+
+    #[test]
+    fn each_app_has_one_series_per_condition_and_the_totals_count_them() {
+        let text = scrape(&[&app("a", "True"), &app("b", "False")]);
+        for series in [
+            r#"kstreams_app_condition{namespace="shop",name="a",condition="Ready",status="True"} 1"#,
+            r#"kstreams_app_condition{namespace="shop",name="b",condition="Ready",status="False"} 1"#,
+            r#"kstreams_app_condition{namespace="shop",name="a",condition="Restoring",status="False"} 1"#,
+            r#"kstreams_apps{condition="Ready",status="True"} 1"#,
+            r#"kstreams_apps{condition="Restoring",status="False"} 2"#,
+            r#"kstreams_app_processing_lag_records{namespace="shop",name="b"} 7"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == series),
+                "{series} missing:\n{text}"
+            );
+        }
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("kstreams_app_condition{"))
+                .count(),
+            4,
+            "{text}"
+        );
+        // No restore lag is known: no series, rather than a 0.
+        assert!(
+            !text.contains("kstreams_app_restore_lag_records{"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_counter_series_is_exported_at_zero_before_its_first_increment() {
+        let metrics = Arc::new(Metrics::default());
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let text = || {
+            let mut text = String::new();
+            encode(&mut text, &registry).unwrap();
+            text
+        };
+        let fresh = text();
+        for series in [
+            r#"kstreams_reconciles_total{result="success"} 0"#,
+            r#"kstreams_reconciles_total{result="error"} 0"#,
+            r#"kstreams_reconcile_errors_total{category="ApplyFailed"} 0"#,
+            r#"kstreams_reconcile_errors_total{category="KubeApiError"} 0"#,
+            r#"kstreams_reconcile_errors_total{category="MissingNamespace"} 0"#,
+        ] {
+            assert!(
+                fresh.lines().any(|l| l == series),
+                "{series} missing:\n{fresh}"
+            );
+        }
+        metrics.reconciled(Duration::from_millis(3), Some("KubeApiError"));
+        let after = text();
+        for series in [
+            r#"kstreams_reconciles_total{result="error"} 1"#,
+            r#"kstreams_reconcile_errors_total{category="KubeApiError"} 1"#,
+            r#"kstreams_reconcile_errors_total{category="ApplyFailed"} 0"#,
+            "kstreams_reconcile_duration_seconds_count 1",
+        ] {
+            assert!(
+                after.lines().any(|l| l == series),
+                "{series} missing:\n{after}"
+            );
+        }
     }
 }

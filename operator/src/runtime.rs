@@ -19,6 +19,7 @@ use crate::controller;
 use crate::crd::StreamApp;
 use crate::metrics::{AppGauges, Metrics};
 use crate::reconcile::context::Context;
+use crate::reconcile::kafka::KafkaSettings;
 
 /// Why the operator could not start or stopped with an error.
 #[derive(Debug, Error)]
@@ -76,13 +77,17 @@ pub async fn run(args: RunArgs) -> Result<(), RuntimeError> {
     ));
     tokio::spawn(signals(stop_tx));
 
-    let refresh =
-        (args.kafka_refresh_seconds > 0).then(|| Duration::from_secs(args.kafka_refresh_seconds));
-    let ctx = Arc::new(Context::new(
+    let kafka = KafkaSettings {
+        refresh: (args.kafka_refresh_seconds > 0)
+            .then(|| Duration::from_secs(args.kafka_refresh_seconds)),
+        member_grace: Duration::from_secs(args.member_grace_seconds),
+        stall: Duration::from_secs(args.stall_seconds),
+    };
+    let ctx = Arc::new(Context::with_settings(
         client.clone(),
         Some(instance.clone()),
         metrics,
-        refresh,
+        kafka,
     ));
     let grace = Duration::from_secs(args.shutdown_timeout);
     if args.leader_election {

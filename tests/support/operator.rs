@@ -9,6 +9,7 @@ use kstreams_operator::controller;
 use kstreams_operator::crd::StreamApp;
 use kstreams_operator::metrics::Metrics;
 use kstreams_operator::reconcile::context::Context;
+use kstreams_operator::reconcile::kafka::KafkaSettings;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, CustomResourceExt};
@@ -44,14 +45,41 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Installs the CRD and starts a controller for `namespace`.
+    /// Installs the CRD and starts a controller for `namespace` that checks Kafka every 5 s,
+    /// with the default grace and stall limits.
     pub async fn start(client: &Client, namespace: &str) -> Self {
+        let kafka = KafkaSettings {
+            refresh: Some(Duration::from_secs(5)),
+            ..KafkaSettings::default()
+        };
+        Self::start_with(client, namespace, kafka).await
+    }
+
+    /// As [`Operator::start`], with Kafka checks off: Ready means the pods are Ready.
+    pub async fn start_without_kafka(client: &Client, namespace: &str) -> Self {
+        let kafka = KafkaSettings {
+            refresh: None,
+            ..KafkaSettings::default()
+        };
+        Self::start_with(client, namespace, kafka).await
+    }
+
+    /// As [`Operator::start`], with the Kafka step's settings given (a short
+    /// `member_grace` or `stall` to see them pass within a test).
+    pub async fn start_with(client: &Client, namespace: &str, kafka: KafkaSettings) -> Self {
+        // KSO_TEST_LOG=<filter> shows the operator's own log in a failing test's output.
+        if let Ok(filter) = std::env::var("KSO_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         install_crd(client).await;
-        let ctx = Arc::new(Context::new(
+        let ctx = Arc::new(Context::with_settings(
             client.clone(),
             Some("test".into()),
             Arc::new(Metrics::default()),
-            Some(Duration::from_secs(5)),
+            kafka,
         ));
         let (stop, stopped) = watch::channel(false);
         let namespaces = vec![namespace.to_string()];

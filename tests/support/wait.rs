@@ -56,8 +56,15 @@ where
     futures::pin_mut!(stream);
     let mut last = Vec::new();
     let found = tokio::time::timeout(timeout, async {
+        // The store is empty until the first list is in: "no pods left" must not pass then.
+        let mut listed = false;
         while let Some(event) = stream.next().await {
-            if event.is_err() {
+            match event {
+                Ok(watcher::Event::InitDone) => listed = true,
+                Ok(_) => {}
+                Err(_) => continue,
+            }
+            if !listed {
                 continue;
             }
             let items: Vec<K> = reader.state().iter().map(|o| (**o).clone()).collect();

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::group::GroupSnapshot;
 use crate::lag::{Offsets, Partition};
+use crate::progress::SourceOffsets;
 use crate::topics::{InternalTopics, internal_topics};
 
 /// What the Kafka check needs to know about an app; the caller builds it from its own
@@ -105,6 +106,23 @@ impl Observation {
             .collect();
         names.extend(internal.repartitions.keys());
         partitions_of(names, &self.topics)
+    }
+
+    /// Committed and end offsets of the source partitions still there after the check.
+    pub fn source_offsets(&self, app: &AppView) -> SourceOffsets {
+        let mut out = SourceOffsets::default();
+        for p in self.source_partitions(app) {
+            if self.gone.contains(&p.0) {
+                continue;
+            }
+            if let Some(c) = self.committed.get(&p) {
+                out.committed.insert(p.clone(), *c);
+            }
+            if let Some(e) = self.end.get(&p) {
+                out.end.insert(p, *e);
+            }
+        }
+        out
     }
 
     /// Partitions of the app's changelogs.

@@ -218,3 +218,28 @@ fn status_serializes_camel_case() {
     assert_eq!(v["problems"][0]["reason"], "InputTopicMissing");
     assert_eq!(v["pods"][0]["restoreLagExact"], true);
 }
+
+#[test]
+fn source_offsets_cover_inputs_and_repartitions_still_there() {
+    let mut obs = observation();
+    let s = obs.source_offsets(&app());
+    let ends: Vec<_> = s.end.keys().map(|(t, p)| format!("{t}-{p}")).collect();
+    assert_eq!(
+        ends,
+        [
+            format!("{REP}-0"),
+            format!("{REP}-1"),
+            "words-0".into(),
+            "words-1".into()
+        ]
+    );
+    assert_eq!(s.committed.len(), 3, "words-1 never committed");
+    obs.gone.insert(REP.into());
+    let s = obs.source_offsets(&app());
+    assert!(
+        s.end
+            .keys()
+            .chain(s.committed.keys())
+            .all(|(t, _)| t == "words")
+    );
+}

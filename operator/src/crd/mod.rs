@@ -26,6 +26,9 @@ pub mod condition {
     /// An instance restores state beyond `acceptable.recovery.lag`, or warm-up replicas are
     /// still catching up.
     pub const RESTORING: &str = "Restoring";
+    /// Every Ready instance has a member in the app's consumer group, the group is Stable and
+    /// no partition's commits stand still while records wait.
+    pub const PROCESSING: &str = "Processing";
 }
 
 impl StreamApp {
@@ -35,6 +38,15 @@ impl StreamApp {
             .application_id
             .clone()
             .unwrap_or_else(|| self.name_any())
+    }
+
+    /// Whether `spec.config` puts the app on the KIP-1071 streams rebalance protocol
+    /// (`group.protocol=streams`), whose groups are not classic consumer groups.
+    pub fn uses_streams_protocol(&self) -> bool {
+        self.spec
+            .config
+            .get("group.protocol")
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("streams"))
     }
 }
 

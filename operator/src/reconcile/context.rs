@@ -8,7 +8,7 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
-use super::kafka::KafkaChecks;
+use super::kafka::{KafkaChecks, KafkaSettings};
 use crate::metrics::Metrics;
 use crate::resources::FIELD_MANAGER;
 
@@ -27,12 +27,27 @@ pub struct Context {
 
 impl Context {
     /// A context for `client`, reporting Events as `instance` of the operator; `kafka_refresh`
-    /// is how often each app's Kafka side is checked (`None` disables the checks).
+    /// is how often each app's Kafka side is checked (`None` disables the checks), the other
+    /// Kafka settings are the defaults.
     pub fn new(
         client: Client,
         instance: Option<String>,
         metrics: Arc<Metrics>,
         kafka_refresh: Option<Duration>,
+    ) -> Self {
+        let kafka = KafkaSettings {
+            refresh: kafka_refresh,
+            ..KafkaSettings::default()
+        };
+        Self::with_settings(client, instance, metrics, kafka)
+    }
+
+    /// A context as [`Context::new`] makes it, with every Kafka setting given.
+    pub fn with_settings(
+        client: Client,
+        instance: Option<String>,
+        metrics: Arc<Metrics>,
+        kafka: KafkaSettings,
     ) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
@@ -42,7 +57,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
-            kafka: KafkaChecks::new(kafka_refresh),
+            kafka: KafkaChecks::new(kafka),
             failures: Mutex::new(HashMap::new()),
         }
     }

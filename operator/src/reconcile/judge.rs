@@ -1,10 +1,13 @@
 //! Judging what was observed (pure): the problems that make an app Degraded, and every
 //! condition's verdict, from the cluster and from the Kafka check.
 
-use kstreams_kafka::{KafkaProblem, ProblemReason};
+use std::time::Duration;
 
-use super::kafka::KafkaOutcome;
+use kstreams_kafka::{KafkaProblem, KafkaStatus, ProblemReason};
+
+use super::kafka::{KafkaOutcome, KafkaSettings, Waits};
 use super::observe::Observed;
+use super::pods::PodsSeen;
 use crate::crd::{StreamApp, condition};
 
 /// A condition as computed, before timestamps.
@@ -97,7 +100,8 @@ pub fn problems(observed: &Observed, apply_error: Option<Problem>) -> Vec<Proble
 }
 
 /// The conditions of `app` given the observed cluster state, problems, and the Kafka
-/// verdicts (KafkaReachable, ChangelogsHealthy, Restoring) when Kafka is checked.
+/// verdicts (KafkaReachable, ChangelogsHealthy, Restoring, Processing) when Kafka is checked:
+/// then Ready also needs the app to be processing.
 pub fn verdicts(
     app: &StreamApp,
     observed: &Observed,
@@ -133,9 +137,15 @@ pub fn verdicts(
                 v.unwrap_or_default(),
             )
         }
+        None if processing_holds(kafka, Hold::Problem).is_some() => {
+            not_ready_for(processing_holds(kafka, Hold::Problem))
+        }
         None if kafka_true(condition::RESTORING).is_some() => {
             let v = kafka_true(condition::RESTORING).map(|v| v.message.clone());
             Verdict::new(condition::READY, false, "Restoring", v.unwrap_or_default())
+        }
+        None if processing_holds(kafka, Hold::Pending).is_some() => {
+            not_ready_for(processing_holds(kafka, Hold::Pending))
         }
         None => Verdict::new(
             condition::READY,
@@ -193,6 +203,31 @@ pub fn verdicts(
     });
     out.extend(kafka.iter().cloned());
     out
+}
+
+/// Ready, False, for the reason and with the message of a Processing verdict.
+fn not_ready_for(processing: Option<&Verdict>) -> Verdict {
+    let (reason, message) = processing
+        .map(|v| (v.reason.as_str(), v.message.clone()))
+        .unwrap_or_default();
+    Verdict::new(condition::READY, false, reason, message)
+}
+
+/// How a Processing verdict weighs on Ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Not processing, past every grace: Ready says so before anything transient.
+    Problem,
+    /// Not processing yet, within the grace: Ready says so only when nothing else does.
+    Pending,
+}
+
+/// The Processing verdict among `kafka` when it holds Ready back as `hold` says.
+fn processing_holds(kafka: &[Verdict], hold: Hold) -> Option<&Verdict> {
+    kafka
+        .iter()
+        .filter(|v| v.type_ == condition::PROCESSING && !v.status)
+        .find(|v| ProcessingReason::of(&v.reason).and_then(ProcessingReason::holds) == Some(hold))
 }
 
 /// Ready instances, and a description of the rollout if one is still under way.
@@ -279,9 +314,235 @@ fn changelog_problem(p: &&KafkaProblem) -> bool {
     )
 }
 
-/// KafkaReachable, ChangelogsHealthy and Restoring.
-pub fn kafka_verdicts(outcome: &KafkaOutcome) -> Vec<Verdict> {
-    let mut out = Vec::with_capacity(3);
+/// The reasons of the Processing condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingReason {
+    /// Every Ready pod has a member, the group is Stable, no commits stand still.
+    Processing,
+    /// Within the grace: a Ready pod has no member yet, or the group is rebalancing.
+    MembersJoining,
+    /// A Ready pod has had no member for longer than the grace.
+    MembersMissing,
+    /// The group has not been Stable for longer than the grace.
+    GroupNotStable,
+    /// Commits have stood still while records wait for longer than the stall limit.
+    Stalled,
+    /// The app uses the streams rebalance protocol, whose groups the operator cannot read.
+    StreamsProtocol,
+    /// No pod is Ready: nothing is expected to process.
+    NoInstances,
+    /// The last Kafka check failed.
+    Unknown,
+}
+
+impl ProcessingReason {
+    const ALL: [Self; 8] = [
+        Self::Processing,
+        Self::MembersJoining,
+        Self::MembersMissing,
+        Self::GroupNotStable,
+        Self::Stalled,
+        Self::StreamsProtocol,
+        Self::NoInstances,
+        Self::Unknown,
+    ];
+
+    /// The reason as the condition spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "Processing",
+            Self::MembersJoining => "MembersJoining",
+            Self::MembersMissing => "MembersMissing",
+            Self::GroupNotStable => "GroupNotStable",
+            Self::Stalled => "Stalled",
+            Self::StreamsProtocol => "StreamsProtocol",
+            Self::NoInstances => "NoInstances",
+            Self::Unknown => "Unknown",
+        }
+    }
+
+    /// The reason spelled `reason`, if it is one.
+    pub fn of(reason: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == reason)
+    }
+
+    /// Whether the app is not processing past every grace: worth a Warning Event.
+    pub fn is_problem(self) -> bool {
+        self.holds() == Some(Hold::Problem)
+    }
+
+    /// How a False verdict with this reason holds Ready back. The streams protocol and a
+    /// scaled-down app do not: membership is not known or not expected. Unknown does not
+    /// either: Ready already says the check failed.
+    fn holds(self) -> Option<Hold> {
+        match self {
+            Self::MembersMissing | Self::GroupNotStable | Self::Stalled => Some(Hold::Problem),
+            Self::MembersJoining => Some(Hold::Pending),
+            Self::Processing | Self::StreamsProtocol | Self::NoInstances | Self::Unknown => None,
+        }
+    }
+}
+
+/// At most this many partitions are named in a message; the count says how many more.
+const NAMED_PARTITIONS: usize = 20;
+
+/// Whether the app processes: its Ready pods are members of a Stable group whose commits do
+/// not stand still, each tolerated for a while as `settings` say.
+pub fn processing(
+    app: &StreamApp,
+    pods: &PodsSeen,
+    outcome: &KafkaOutcome,
+    settings: &KafkaSettings,
+) -> Verdict {
+    use ProcessingReason as R;
+    let verdict = |reason: R, message: String| {
+        Verdict::new(
+            condition::PROCESSING,
+            reason == R::Processing,
+            reason.as_str(),
+            message,
+        )
+    };
+    let group = app.application_id();
+    if app.uses_streams_protocol() {
+        return verdict(
+            R::StreamsProtocol,
+            "group.protocol=streams (KIP-1071): the operator does not yet read streams groups, \
+             so group membership and commits are not checked"
+                .into(),
+        );
+    }
+    let Some(status) = outcome
+        .status
+        .as_ref()
+        .filter(|_| outcome.failure.is_none())
+    else {
+        return verdict(
+            R::Unknown,
+            "the last Kafka check failed: group membership and commits are unknown".into(),
+        );
+    };
+    let ready = pods.ready().count();
+    if ready == 0 {
+        let message = if app.spec.replicas == 0 {
+            "spec.replicas is 0: no instance is expected to process"
+        } else {
+            "no pod of the app is Ready yet"
+        };
+        return verdict(R::NoInstances, message.into());
+    }
+    let grace = settings.member_grace;
+    let waits = &outcome.waits;
+    let (missing, joining) = memberless(waits, grace);
+    if !missing.is_empty() {
+        let mut message = format!(
+            "pod(s) without a member in consumer group {group} for over {}s: {} (is the Kafka \
+             Streams app running, with the client.id the operator sets?)",
+            grace.as_secs(),
+            missing.join(", ")
+        );
+        if !joining.is_empty() {
+            message.push_str(&format!("; still joining: {}", joining.join(", ")));
+        }
+        let strangers = strangers(status);
+        if !strangers.is_empty() {
+            message.push_str(&format!(
+                "; group members matching no pod: {}",
+                strangers.join(", ")
+            ));
+        }
+        return verdict(R::MembersMissing, message);
+    }
+    if let Some((state, lasted)) = &waits.unstable
+        && *lasted >= grace
+    {
+        return verdict(
+            R::GroupNotStable,
+            format!(
+                "consumer group {group} has not been Stable for over {}s (it is {state})",
+                grace.as_secs()
+            ),
+        );
+    }
+    if !joining.is_empty() {
+        return verdict(
+            R::MembersJoining,
+            format!(
+                "waiting up to {}s for pod(s) to join consumer group {group}: {}",
+                grace.as_secs(),
+                joining.join(", ")
+            ),
+        );
+    }
+    if let Some((state, _)) = &waits.unstable {
+        return verdict(
+            R::MembersJoining,
+            format!(
+                "waiting up to {}s for consumer group {group} to become Stable (it is {state})",
+                grace.as_secs()
+            ),
+        );
+    }
+    let stalled: Vec<String> = waits
+        .standing_still
+        .iter()
+        .filter(|(_, lasted)| **lasted >= settings.stall)
+        .map(|((topic, partition), _)| format!("{topic}-{partition}"))
+        .collect();
+    if !stalled.is_empty() {
+        let mut named = stalled[..stalled.len().min(NAMED_PARTITIONS)].join(", ");
+        if stalled.len() > NAMED_PARTITIONS {
+            named.push_str(&format!(" and {} more", stalled.len() - NAMED_PARTITIONS));
+        }
+        return verdict(
+            R::Stalled,
+            format!(
+                "no commits for over {}s while records wait on: {named}",
+                settings.stall.as_secs()
+            ),
+        );
+    }
+    verdict(
+        R::Processing,
+        format!(
+            "{ready} Ready pod(s) are members of the Stable consumer group {group}; no \
+             partition's commits stand still"
+        ),
+    )
+}
+
+/// The memberless pods past the grace and within it, each sorted.
+fn memberless(waits: &Waits, grace: Duration) -> (Vec<&str>, Vec<&str>) {
+    let named = |past: bool| {
+        waits
+            .memberless
+            .iter()
+            .filter(move |(_, d)| (**d >= grace) == past)
+            .map(|(pod, _)| pod.as_str())
+            .collect()
+    };
+    (named(true), named(false))
+}
+
+/// The client ids of group members that match no pod of the app.
+fn strangers(status: &KafkaStatus) -> Vec<&str> {
+    status
+        .group
+        .iter()
+        .flat_map(|g| &g.members)
+        .filter(|m| m.pod.is_none())
+        .map(|m| m.client_id.as_str())
+        .collect()
+}
+
+/// KafkaReachable, ChangelogsHealthy, Restoring and Processing.
+pub fn kafka_verdicts(
+    app: &StreamApp,
+    pods: &PodsSeen,
+    outcome: &KafkaOutcome,
+    settings: &KafkaSettings,
+) -> Vec<Verdict> {
+    let mut out = Vec::with_capacity(4);
     out.push(match &outcome.failure {
         Some(failure) => Verdict::new(
             condition::KAFKA_REACHABLE,
@@ -370,14 +631,264 @@ pub fn kafka_verdicts(outcome: &KafkaOutcome) -> Vec<Verdict> {
             "no instance is restoring state",
         )
     });
+    out.push(processing(app, pods, outcome, settings));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::fixtures::{APP, statefulset_with as sts};
+    use crate::reconcile::fixtures::{APP, kafka_status, ready_pods, statefulset_with as sts};
+    use crate::reconcile::kafka::CheckFailure;
     use crate::resources::testing::app;
+    use std::collections::BTreeMap;
+
+    const SETTINGS: KafkaSettings = KafkaSettings {
+        refresh: Some(Duration::from_secs(30)),
+        member_grace: Duration::from_secs(120),
+        stall: Duration::from_secs(300),
+    };
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    /// A successful check that found `status`, with `waits`.
+    fn outcome(status: KafkaStatus, waits: Waits) -> KafkaOutcome {
+        KafkaOutcome {
+            status: Some(status),
+            failure: None,
+            waits,
+        }
+    }
+
+    fn memberless(pods: &[(&str, u64)]) -> Waits {
+        Waits {
+            memberless: pods
+                .iter()
+                .map(|(p, s)| (p.to_string(), secs(*s)))
+                .collect(),
+            ..Waits::default()
+        }
+    }
+
+    /// Every verdict of the 2-replica app `wc` with both pods Ready and Kafka checked.
+    fn judged(app: &StreamApp, outcome: &KafkaOutcome) -> Vec<Verdict> {
+        let kafka = kafka_verdicts(app, &ready_pods(&["wc-0", "wc-1"]), outcome, &SETTINGS);
+        verdicts(app, &sts(2, 2), &[], &kafka)
+    }
+
+    fn reason<'a>(v: &'a [Verdict], t: &str) -> (bool, &'a str) {
+        let v = get(v, t);
+        (v.status, v.reason.as_str())
+    }
+
+    #[test]
+    fn ready_pods_without_members_hold_ready_back_and_are_named() {
+        let app = app(APP);
+        let none = kafka_status("Empty", &[]);
+        // Within the grace: joining, not yet Ready.
+        let v = judged(
+            &app,
+            &outcome(none.clone(), memberless(&[("wc-0", 5), ("wc-1", 5)])),
+        );
+        assert_eq!(reason(&v, condition::PROCESSING), (false, "MembersJoining"));
+        let msg = &get(&v, condition::PROCESSING).message;
+        assert!(msg.contains("wc-0, wc-1") && msg.contains("120s"), "{msg}");
+        assert_eq!(reason(&v, condition::READY), (false, "MembersJoining"));
+        // Past it for one pod: missing, naming that pod, the other still joining.
+        let v = judged(
+            &app,
+            &outcome(none, memberless(&[("wc-0", 121), ("wc-1", 5)])),
+        );
+        assert_eq!(reason(&v, condition::PROCESSING), (false, "MembersMissing"));
+        let ready = get(&v, condition::READY);
+        assert_eq!(
+            (ready.status, ready.reason.as_str()),
+            (false, "MembersMissing")
+        );
+        assert!(
+            ready.message.contains("for over 120s: wc-0 (")
+                && ready.message.contains("still joining: wc-1"),
+            "{}",
+            ready.message
+        );
+    }
+
+    #[test]
+    fn members_of_a_client_id_the_operator_did_not_set_are_named_too() {
+        let app = app(APP);
+        let status = kafka_status("Stable", &["custom-StreamThread-1"]);
+        let v = judged(
+            &app,
+            &outcome(status, memberless(&[("wc-0", 500), ("wc-1", 500)])),
+        );
+        let msg = &get(&v, condition::PROCESSING).message;
+        assert!(
+            msg.contains("matching no pod: custom-StreamThread-1"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn every_pod_a_member_of_a_stable_group_is_processing_and_ready() {
+        let app = app(APP);
+        let status = kafka_status(
+            "Stable",
+            &[
+                "wc-0-StreamThread-1-consumer",
+                "wc-1-StreamThread-1-consumer",
+            ],
+        );
+        let v = judged(&app, &outcome(status, Waits::default()));
+        assert_eq!(reason(&v, condition::PROCESSING), (true, "Processing"));
+        assert_eq!(reason(&v, condition::READY), (true, "AllReplicasReady"));
+    }
+
+    #[test]
+    fn a_group_that_does_not_settle_is_not_stable_once_the_grace_passed() {
+        let app = app(APP);
+        let status = kafka_status("PreparingRebalance", &[]);
+        let unstable = |s| Waits {
+            unstable: Some(("PreparingRebalance".into(), secs(s))),
+            ..Waits::default()
+        };
+        let v = judged(&app, &outcome(status.clone(), unstable(10)));
+        assert_eq!(reason(&v, condition::READY), (false, "MembersJoining"));
+        assert!(
+            get(&v, condition::READY)
+                .message
+                .contains("PreparingRebalance")
+        );
+        let v = judged(&app, &outcome(status, unstable(120)));
+        assert_eq!(reason(&v, condition::PROCESSING), (false, "GroupNotStable"));
+        assert_eq!(reason(&v, condition::READY), (false, "GroupNotStable"));
+    }
+
+    #[test]
+    fn commits_standing_still_past_the_limit_are_a_stall_naming_the_partitions() {
+        let app = app(APP);
+        let status = kafka_status("Stable", &[]);
+        let standing = |pairs: &[(&str, i32, u64)]| Waits {
+            standing_still: pairs
+                .iter()
+                .map(|(t, p, s)| ((t.to_string(), *p), secs(*s)))
+                .collect::<BTreeMap<_, _>>(),
+            ..Waits::default()
+        };
+        let v = judged(
+            &app,
+            &outcome(
+                status.clone(),
+                standing(&[("words", 0, 300), ("words", 1, 299)]),
+            ),
+        );
+        assert_eq!(reason(&v, condition::PROCESSING), (false, "Stalled"));
+        let ready = get(&v, condition::READY);
+        assert_eq!(ready.reason, "Stalled");
+        assert!(
+            ready.message.ends_with("on: words-0") && ready.message.contains("300s"),
+            "{}",
+            ready.message
+        );
+        // Commits moved again: the clocks the Kafka step keeps are gone.
+        let v = judged(&app, &outcome(status, Waits::default()));
+        assert_eq!(reason(&v, condition::READY), (true, "AllReplicasReady"));
+    }
+
+    #[test]
+    fn many_stalled_partitions_are_counted_not_all_named() {
+        let app = app(APP);
+        let waits = Waits {
+            standing_still: (0..25)
+                .map(|p| (("in".to_string(), p), secs(400)))
+                .collect(),
+            ..Waits::default()
+        };
+        let v = judged(&app, &outcome(kafka_status("Stable", &[]), waits));
+        let msg = &get(&v, condition::PROCESSING).message;
+        assert!(msg.ends_with(" and 5 more"), "{msg}");
+    }
+
+    #[test]
+    fn the_streams_protocol_is_said_and_does_not_hold_ready_back() {
+        let mut app = app(APP);
+        app.spec
+            .config
+            .insert("group.protocol".into(), "Streams".into());
+        let v = judged(
+            &app,
+            &outcome(kafka_status("Dead", &[]), memberless(&[("wc-0", 900)])),
+        );
+        assert_eq!(
+            reason(&v, condition::PROCESSING),
+            (false, "StreamsProtocol")
+        );
+        assert!(
+            get(&v, condition::PROCESSING)
+                .message
+                .contains("does not yet read streams groups")
+        );
+        assert_eq!(reason(&v, condition::READY), (true, "AllReplicasReady"));
+    }
+
+    #[test]
+    fn restoring_outranks_joining_but_not_missing_members() {
+        let app = app(APP);
+        let mut status = kafka_status("Stable", &["wc-0-StreamThread-1-consumer"]);
+        status.pods = vec![kstreams_kafka::status::PodKafkaStatus {
+            pod: "wc-0".into(),
+            caught_up: Some(false),
+            ..Default::default()
+        }];
+        let v = judged(&app, &outcome(status.clone(), memberless(&[("wc-1", 5)])));
+        assert_eq!(reason(&v, condition::READY), (false, "Restoring"));
+        let v = judged(&app, &outcome(status, memberless(&[("wc-1", 500)])));
+        assert_eq!(reason(&v, condition::READY), (false, "MembersMissing"));
+    }
+
+    #[test]
+    fn a_failed_check_leaves_processing_unknown_and_ready_says_why() {
+        let app = app(APP);
+        let failed = KafkaOutcome {
+            failure: Some(CheckFailure::Kafka(kstreams_kafka::KafkaError::Timeout {
+                bootstrap: "k:9092".into(),
+                operation: "metadata",
+                timeout: secs(5),
+            })),
+            ..outcome(kafka_status("Stable", &[]), memberless(&[("wc-0", 500)]))
+        };
+        let v = judged(&app, &failed);
+        assert_eq!(reason(&v, condition::PROCESSING), (false, "Unknown"));
+        assert_eq!(reason(&v, condition::READY), (false, "KafkaUnreachable"));
+    }
+
+    #[test]
+    fn no_ready_pod_has_nothing_to_judge_and_zero_replicas_stay_ready() {
+        let mut app = app(APP);
+        app.spec.replicas = 0;
+        let out = outcome(kafka_status("Empty", &[]), Waits::default());
+        let kafka = kafka_verdicts(&app, &PodsSeen::default(), &out, &SETTINGS);
+        let mut observed = sts(0, 0);
+        if let Some(s) = observed.statefulset.as_mut() {
+            s.spec.as_mut().unwrap().replicas = Some(0);
+            let st = s.status.as_mut().unwrap();
+            (st.replicas, st.updated_replicas) = (0, Some(0));
+        }
+        let v = verdicts(&app, &observed, &[], &kafka);
+        assert_eq!(reason(&v, condition::PROCESSING), (false, "NoInstances"));
+        assert_eq!(reason(&v, condition::READY), (true, "AllReplicasReady"));
+    }
+
+    #[test]
+    fn every_reason_is_spelled_once() {
+        let spelled: std::collections::BTreeSet<_> =
+            ProcessingReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(spelled.len(), ProcessingReason::ALL.len());
+        for r in ProcessingReason::ALL {
+            assert_eq!(ProcessingReason::of(r.as_str()), Some(r));
+        }
+    }
 
     fn get<'a>(v: &'a [Verdict], t: &str) -> &'a Verdict {
         v.iter().find(|v| v.type_ == t).unwrap()
@@ -386,8 +897,10 @@ mod tests {
     #[test]
     fn ready_only_when_every_instance_is_ready_and_updated() {
         let app = app(APP);
+        // Kafka checks off: no Processing condition, and Ready means the pods are.
         let v = verdicts(&app, &sts(2, 2), &[], &[]);
         assert!(get(&v, condition::READY).status);
+        assert!(v.iter().all(|v| v.type_ != condition::PROCESSING));
         assert!(!get(&v, condition::PROGRESSING).status);
         let v = verdicts(&app, &sts(1, 2), &[], &[]);
         assert_eq!(get(&v, condition::READY).reason, "ReplicasNotReady");

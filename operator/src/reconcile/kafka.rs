@@ -2,24 +2,49 @@
 //! last check found. The Kubernetes side never waits on it longer than one bounded check, and
 //! a failed check keeps the last known figures.
 //!
-//! The state of each app (its last check and its restore-lag baseline) is kept under the
+//! The state of each app (its last check, its restore-lag baseline, and since when its pods
+//! lack members, its group is unstable or its commits stand still) is kept under the
 //! StreamApp's uid and dropped once the app is gone from the controller's cache, so a deleted
 //! app does not stay in memory and an app re-created under the same name starts clean.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
-use kstreams_kafka::lag::DEFAULT_ACCEPTABLE_RECOVERY_LAG;
-use kstreams_kafka::{AppView, Baseline, ClientPool, KafkaConnection, KafkaError, KafkaStatus};
-use kstreams_kafka::{PoolConfig, check};
+use kstreams_kafka::lag::{DEFAULT_ACCEPTABLE_RECOVERY_LAG, Partition};
+use kstreams_kafka::{AppView, Baseline, Checked, ClientPool, CommitProgress, KafkaConnection};
+use kstreams_kafka::{KafkaError, KafkaStatus, PoolConfig, SourceOffsets, check};
 use kube::{Api, Client, ResourceExt};
 use thiserror::Error;
 use tracing::debug;
 
+use super::pods::PodsSeen;
 use crate::crd::StreamApp;
 use crate::metrics::Metrics;
+
+/// How the Kafka step checks apps and how long it lets their group settle; the default is
+/// what `kstreams-operator run` uses without flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KafkaSettings {
+    /// How often each app's Kafka side is checked; `None` turns the checks off.
+    pub refresh: Option<Duration>,
+    /// How long a Ready pod may have no member in the app's group, or the group may be other
+    /// than Stable, before the app counts as not processing.
+    pub member_grace: Duration,
+    /// How long the app's commits may stand still while records wait before it is Stalled.
+    pub stall: Duration,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            refresh: Some(Duration::from_secs(30)),
+            member_grace: Duration::from_secs(120),
+            stall: Duration::from_secs(300),
+        }
+    }
+}
 
 /// How often a converged app's figures are written again although only `lastChecked` moved.
 pub const STATUS_HEARTBEAT: Duration = Duration::from_secs(300);
@@ -96,20 +121,63 @@ impl CredentialsError {
     }
 }
 
-/// What the last Kafka check of an app found.
+/// What the last Kafka check of an app found, and how long what it found has lasted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaOutcome {
     /// The figures, from the latest successful check (possibly older than a failed one).
     pub status: Option<KafkaStatus>,
     /// Why the latest check failed; `None` when it succeeded.
     pub failure: Option<CheckFailure>,
+    /// How long the states the grace and stall rules judge have lasted, as of this reconcile.
+    pub waits: Waits,
 }
 
-/// What a check was made for: a new spec or another set of pods needs a new check at once.
+/// How long each state that is tolerated for a while has lasted. The Kafka step keeps the
+/// clocks and the judge decides on them; the step only asks when a decision may change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Waits {
+    /// Ready pods without a member in the app's group, with how long they have been seen so
+    /// (counted afresh for a new pod uid or after a container restart).
+    pub memberless: BTreeMap<String, Duration>,
+    /// The group's state while it exists but is not Stable, with how long it has not been.
+    pub unstable: Option<(String, Duration)>,
+    /// Source partitions whose commits stand still while records wait, with for how long.
+    pub standing_still: BTreeMap<Partition, Duration>,
+}
+
+impl Waits {
+    /// Every clock with the limit the judge holds it to.
+    fn clocks(&self, settings: &KafkaSettings) -> impl Iterator<Item = (Duration, Duration)> {
+        let grace = settings.member_grace;
+        self.memberless
+            .values()
+            .map(move |d| (*d, grace))
+            .chain(self.unstable.iter().map(move |(_, d)| (*d, grace)))
+            .chain(self.standing_still.values().map(|d| (*d, settings.stall)))
+    }
+
+    /// How soon the next clock reaches its limit, when one is still short of it: the verdict
+    /// changes then, so the app must be looked at then.
+    pub fn next_expiry(&self, settings: &KafkaSettings) -> Option<Duration> {
+        self.clocks(settings)
+            .filter(|(d, limit)| d < limit)
+            .map(|(d, limit)| limit - d)
+            .min()
+    }
+
+    /// Whether a clock reached its limit within the last `window`: a verdict is about to
+    /// change on facts up to `window` old, which deserve a fresh look first.
+    fn expired_within(&self, settings: &KafkaSettings, window: Duration) -> bool {
+        self.clocks(settings)
+            .any(|(d, limit)| d >= limit && d - limit < window)
+    }
+}
+
+/// What a check was made for: a new spec or other pods need a new check at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CheckedFor {
     generation: i64,
-    pods: Vec<String>,
+    pods: PodsSeen,
 }
 
 /// One app's Kafka state.
@@ -118,64 +186,162 @@ struct AppState {
     namespace: String,
     last: Option<(Instant, CheckedFor, KafkaOutcome)>,
     baseline: Option<Baseline>,
+    /// Per Ready pod without a member (by uid): its restart count and since when.
+    memberless: HashMap<String, (i32, Instant)>,
+    /// Since when the group has existed but not been Stable.
+    unstable_since: Option<Instant>,
+    progress: CommitProgress,
+}
+
+impl AppState {
+    /// Moves the clocks on by what a successful check found about `pods`.
+    fn follow(&mut self, pods: &PodsSeen, status: &KafkaStatus, now: Instant) {
+        let memberless: Vec<_> = pods
+            .ready()
+            .filter(|p| !has_member(status, &p.name))
+            .collect();
+        self.memberless
+            .retain(|uid, _| memberless.iter().any(|p| p.uid == *uid));
+        for pod in memberless {
+            let since = self
+                .memberless
+                .entry(pod.uid.clone())
+                .or_insert((pod.restarts, now));
+            if since.0 != pod.restarts {
+                *since = (pod.restarts, now);
+            }
+        }
+        let unstable = pods.ready().next().is_some()
+            && status.group.as_ref().is_some_and(|g| g.state != STABLE);
+        self.unstable_since = unstable.then(|| self.unstable_since.unwrap_or(now));
+    }
+
+    /// Moves every clock on by a successful check of `pods` at `now`.
+    fn took_in(
+        &mut self,
+        pods: &PodsSeen,
+        status: &KafkaStatus,
+        sources: &SourceOffsets,
+        now: Instant,
+    ) {
+        self.follow(pods, status, now);
+        self.progress.observe(sources, now);
+        if !self.ought_to_commit(pods, status) {
+            self.progress.restart();
+        }
+    }
+
+    /// Whether the app ought to be committing: it has Ready pods, each with a member in a
+    /// Stable group, and none restoring. Otherwise time without commits is expected (scaled
+    /// to zero, joining, rebalancing, restoring) or already reported as something else, and
+    /// must not count towards a stall once the app is back.
+    fn ought_to_commit(&self, pods: &PodsSeen, status: &KafkaStatus) -> bool {
+        pods.ready().next().is_some()
+            && self.memberless.is_empty()
+            && self.unstable_since.is_none()
+            && !status.pods.iter().any(|p| p.caught_up == Some(false))
+    }
+
+    /// The clocks as of `now`, named for `pods`.
+    fn waits(&self, pods: &PodsSeen, now: Instant) -> Waits {
+        let status = self.last.as_ref().and_then(|(_, _, o)| o.status.as_ref());
+        Waits {
+            memberless: pods
+                .ready()
+                .filter_map(|p| {
+                    let (_, since) = self.memberless.get(&p.uid)?;
+                    Some((p.name.clone(), now.duration_since(*since)))
+                })
+                .collect(),
+            unstable: self.unstable_since.and_then(|since| {
+                let state = status?.group.as_ref()?.state.clone();
+                Some((state, now.duration_since(since)))
+            }),
+            standing_still: self.progress.standing_still(now),
+        }
+    }
+}
+
+/// The group state in which every member has its assignment.
+const STABLE: &str = "Stable";
+
+/// Whether the group has a member whose `client.id` names `pod`.
+fn has_member(status: &KafkaStatus, pod: &str) -> bool {
+    status
+        .group
+        .iter()
+        .flat_map(|g| &g.members)
+        .any(|m| m.pod.as_deref() == Some(pod))
 }
 
 /// The Kafka step of every reconcile: shared clients and each app's state.
 pub struct KafkaChecks {
     pool: ClientPool,
-    refresh: Option<Duration>,
+    settings: KafkaSettings,
     apps: Mutex<HashMap<String, AppState>>,
 }
 
 impl KafkaChecks {
-    /// Checks every app at most once per `refresh` (`None` disables the checks).
-    pub fn new(refresh: Option<Duration>) -> Self {
+    /// Checks every app at most once per `settings.refresh` (`None` disables the checks).
+    pub fn new(settings: KafkaSettings) -> Self {
         Self {
             pool: ClientPool::new(PoolConfig {
                 request_timeout: Duration::from_secs(5),
                 ..PoolConfig::default()
             }),
-            refresh,
+            settings,
             apps: Mutex::new(HashMap::new()),
         }
     }
 
     /// How often each app is checked; `None` when checks are off.
     pub fn refresh(&self) -> Option<Duration> {
-        self.refresh
+        self.settings.refresh
     }
 
-    /// Runs a check when one is due (first sight, spec change, other pods, or the refresh
-    /// period passed), otherwise returns the last outcome. `None` when checks are off.
+    /// The settings the step runs with.
+    pub fn settings(&self) -> &KafkaSettings {
+        &self.settings
+    }
+
+    /// Runs a check when one is due (first sight, spec change, other pods as [`PodsSeen`]
+    /// tells them apart, the refresh period passed, or a grace or stall limit was reached
+    /// since the last check), otherwise returns the last outcome. Either way the clocks are
+    /// read as of now. `None` when checks are off.
     pub async fn check(
         &self,
         client: &Client,
         metrics: &Metrics,
         app: &StreamApp,
-        pods: Vec<String>,
+        pods: &PodsSeen,
     ) -> Option<KafkaOutcome> {
-        let refresh = self.refresh?;
+        // Checks off: nothing to say about Kafka.
+        self.settings.refresh?;
         let uid = state_key(app);
         let checked_for = CheckedFor {
             generation: app.metadata.generation.unwrap_or(0),
-            pods,
+            pods: pods.clone(),
         };
-        let (last, previous) = {
+        let (last, previous, waits) = {
             let apps = self.lock();
             let state = apps.get(&uid);
             let last = state.and_then(|s| s.last.clone());
-            (last, state.and_then(|s| s.baseline.clone()))
+            let waits = state.map(|s| s.waits(pods, Instant::now()));
+            (last, state.and_then(|s| s.baseline.clone()), waits)
         };
         if let Some((at, seen, outcome)) = &last
-            && at.elapsed() < refresh
-            && *seen == checked_for
+            && !self.due(at.elapsed(), seen, &checked_for, waits.as_ref())
         {
-            return Some(outcome.clone());
+            // The same pods as at that check: the clocks it set still apply as they are.
+            return Some(KafkaOutcome {
+                waits: waits.unwrap_or_default(),
+                ..outcome.clone()
+            });
         }
         let started = Instant::now();
         let result = match connection(client, app).await {
             Ok(conn) => {
-                let view = app_view(app, checked_for.pods.clone());
+                let view = app_view(app, pods.names());
                 check(&self.pool, &conn, &view, previous.as_ref())
                     .await
                     .map_err(CheckFailure::from)
@@ -183,17 +349,24 @@ impl KafkaChecks {
             Err(e) => Err(CheckFailure::from(e)),
         };
         metrics.kafka_checked(started.elapsed());
+        let now = Instant::now();
         let mut apps = self.lock();
         let state = apps.entry(uid).or_insert_with(|| AppState {
             namespace: app.namespace().unwrap_or_default(),
             ..AppState::default()
         });
         let outcome = match result {
-            Ok((status, baseline)) => {
+            Ok(Checked {
+                status,
+                baseline,
+                sources,
+            }) => {
                 state.baseline = Some(baseline);
+                state.took_in(pods, &status, &sources, now);
                 KafkaOutcome {
                     status: Some(status),
                     failure: None,
+                    waits: Waits::default(),
                 }
             }
             Err(failure) => {
@@ -202,11 +375,29 @@ impl KafkaChecks {
                 KafkaOutcome {
                     status: known.or_else(|| last.and_then(|(_, _, o)| o.status)),
                     failure: Some(failure),
+                    waits: Waits::default(),
                 }
             }
         };
-        state.last = Some((Instant::now(), checked_for, outcome.clone()));
-        Some(outcome)
+        state.last = Some((now, checked_for, outcome.clone()));
+        Some(KafkaOutcome {
+            waits: state.waits(pods, now),
+            ..outcome
+        })
+    }
+
+    /// Whether a check is due `age` after the last one, made for `seen`, now that the app is
+    /// as `now` says and its clocks as `waits`.
+    fn due(
+        &self,
+        age: Duration,
+        seen: &CheckedFor,
+        now: &CheckedFor,
+        waits: Option<&Waits>,
+    ) -> bool {
+        self.settings.refresh.is_none_or(|refresh| age >= refresh)
+            || seen != now
+            || waits.is_some_and(|w| w.expired_within(&self.settings, age))
     }
 
     /// Drops the state of the apps of `namespace` (every namespace when `None`) whose uid is
@@ -307,7 +498,9 @@ async fn read(secrets: &Api<Secret>, name: &str, key: &str) -> Result<String, Cr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::fixtures::{kafka_status, pod, ready_pods};
     use crate::resources::testing::app;
+    use k8s_openapi::api::core::v1::Pod;
 
     const APP: &str = "
 apiVersion: kstreams.dev/v1alpha1
@@ -319,18 +512,18 @@ spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
     fn seed(checks: &KafkaChecks, app: &StreamApp) {
         let state = AppState {
             namespace: app.namespace().unwrap_or_default(),
-            last: None,
             baseline: Some(Baseline {
                 witnessed: true,
                 ..Baseline::default()
             }),
+            ..AppState::default()
         };
         checks.lock().insert(state_key(app), state);
     }
 
     #[test]
     fn a_deleted_app_is_forgotten_and_its_successor_starts_clean() {
-        let checks = KafkaChecks::new(Some(Duration::from_secs(30)));
+        let checks = KafkaChecks::new(KafkaSettings::default());
         let old = app(APP);
         let mut other = app(APP);
         other.metadata.namespace = Some("elsewhere".into());
@@ -356,6 +549,161 @@ spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
             .get(&state_key(&new))
             .and_then(|s| s.baseline.clone());
         assert_eq!(inherited, None);
+    }
+
+    const S: Duration = Duration::from_secs(1);
+
+    /// `follow` a check that found `status` for `pods` at `at`, then read the clocks then.
+    fn follow(state: &mut AppState, pods: &PodsSeen, status: KafkaStatus, at: Instant) -> Waits {
+        state.follow(pods, &status, at);
+        state.last = Some((
+            at,
+            CheckedFor {
+                generation: 1,
+                pods: pods.clone(),
+            },
+            KafkaOutcome {
+                status: Some(status),
+                failure: None,
+                waits: Waits::default(),
+            },
+        ));
+        state.waits(pods, at)
+    }
+
+    #[test]
+    fn a_memberless_pod_is_timed_from_first_sight_and_afresh_when_replaced_or_restarted() {
+        let t0 = Instant::now();
+        let mut state = AppState::default();
+        let empty = || kafka_status("Empty", &[]);
+        let both = ready_pods(&["wc-0", "wc-1"]);
+        follow(&mut state, &both, empty(), t0);
+        let w = follow(&mut state, &both, empty(), t0 + 30 * S);
+        assert_eq!(
+            w.memberless.into_iter().collect::<Vec<_>>(),
+            [("wc-0".to_string(), 30 * S), ("wc-1".to_string(), 30 * S)]
+        );
+        // wc-0 joins; wc-1 is replaced (same name, new uid), then its container restarts.
+        let joined = || kafka_status("Stable", &["wc-0-StreamThread-1-consumer"]);
+        let replaced = PodsSeen::of(&[pod("wc-0", "uid-wc-0", 0), pod("wc-1", "new", 0)]);
+        let w = follow(&mut state, &replaced, joined(), t0 + 40 * S);
+        assert_eq!(w.memberless.get("wc-0"), None);
+        assert_eq!(w.memberless.get("wc-1"), Some(&Duration::ZERO));
+        let w = follow(&mut state, &replaced, joined(), t0 + 50 * S);
+        assert_eq!(w.memberless.get("wc-1"), Some(&(10 * S)));
+        let restarted = PodsSeen::of(&[pod("wc-0", "uid-wc-0", 0), pod("wc-1", "new", 1)]);
+        let w = follow(&mut state, &restarted, joined(), t0 + 60 * S);
+        assert_eq!(w.memberless.get("wc-1"), Some(&Duration::ZERO));
+        assert_eq!(w.unstable, None);
+    }
+
+    #[test]
+    fn an_unstable_group_is_timed_until_it_is_stable() {
+        let t0 = Instant::now();
+        let mut state = AppState::default();
+        let pods = ready_pods(&["wc-0"]);
+        let member = ["wc-0-StreamThread-1-consumer"];
+        follow(
+            &mut state,
+            &pods,
+            kafka_status("PreparingRebalance", &member),
+            t0,
+        );
+        let w = follow(
+            &mut state,
+            &pods,
+            kafka_status("CompletingRebalance", &member),
+            t0 + 5 * S,
+        );
+        assert_eq!(w.unstable, Some(("CompletingRebalance".into(), 5 * S)));
+        let w = follow(
+            &mut state,
+            &pods,
+            kafka_status("Stable", &member),
+            t0 + 6 * S,
+        );
+        assert_eq!(w.unstable, None);
+        // Without Ready pods an Empty group is what is expected.
+        let w = follow(
+            &mut state,
+            &PodsSeen::default(),
+            kafka_status("Empty", &[]),
+            t0 + 7 * S,
+        );
+        assert_eq!(w, Waits::default());
+    }
+
+    #[test]
+    fn a_check_is_due_for_other_pods_a_new_spec_the_refresh_or_a_clock_at_its_limit() {
+        let checks = KafkaChecks::new(KafkaSettings {
+            refresh: Some(30 * S),
+            member_grace: 10 * S,
+            ..KafkaSettings::default()
+        });
+        let for_pods = |pods: &[Pod]| CheckedFor {
+            generation: 1,
+            pods: PodsSeen::of(pods),
+        };
+        let seen = for_pods(&[pod("wc-0", "a", 0)]);
+        assert!(!checks.due(5 * S, &seen, &seen.clone(), None));
+        assert!(checks.due(30 * S, &seen, &seen.clone(), None));
+        // The StatefulSet replaced the pod, or its container restarted: same name.
+        assert!(checks.due(5 * S, &seen, &for_pods(&[pod("wc-0", "b", 0)]), None));
+        assert!(checks.due(5 * S, &seen, &for_pods(&[pod("wc-0", "a", 1)]), None));
+        let respec = CheckedFor {
+            generation: 2,
+            ..seen.clone()
+        };
+        assert!(checks.due(5 * S, &seen, &respec, None));
+        // wc-0 reached the grace 1 s ago, on a check 5 s old.
+        let waits = Waits {
+            memberless: [("wc-0".to_string(), 11 * S)].into(),
+            ..Waits::default()
+        };
+        assert!(checks.due(5 * S, &seen, &seen.clone(), Some(&waits)));
+        assert!(!checks.due(S / 2, &seen, &seen.clone(), Some(&waits)));
+    }
+
+    #[test]
+    fn time_without_members_does_not_count_towards_a_stall() {
+        let t0 = Instant::now();
+        let mut state = AppState::default();
+        let offsets = |end| SourceOffsets {
+            committed: [(("in".to_string(), 0), 10)].into(),
+            end: [(("in".to_string(), 0), end)].into(),
+        };
+        let standing = |state: &AppState, at| state.waits(&ready_pods(&["wc-0"]), at);
+        // Scaled to zero while records arrive, then wc-0 Ready but not yet a member.
+        let empty = kafka_status("Empty", &[]);
+        state.took_in(&PodsSeen::default(), &empty, &offsets(10), t0);
+        state.took_in(&PodsSeen::default(), &empty, &offsets(50), t0 + 100 * S);
+        state.took_in(&ready_pods(&["wc-0"]), &empty, &offsets(60), t0 + 110 * S);
+        assert!(standing(&state, t0 + 120 * S).standing_still.is_empty());
+        // A member now, still no commit as records keep coming: the clock starts here.
+        let joined = kafka_status("Stable", &["wc-0-StreamThread-1-consumer"]);
+        state.took_in(&ready_pods(&["wc-0"]), &joined, &offsets(70), t0 + 130 * S);
+        let w = standing(&state, t0 + 135 * S);
+        assert_eq!(w.standing_still.values().collect::<Vec<_>>(), [&(5 * S)]);
+        assert!(w.memberless.is_empty());
+    }
+
+    #[test]
+    fn the_next_look_is_when_a_clock_reaches_its_limit() {
+        let settings = KafkaSettings {
+            member_grace: 10 * S,
+            stall: 60 * S,
+            ..KafkaSettings::default()
+        };
+        let waits = Waits {
+            memberless: [("wc-0".to_string(), 4 * S), ("wc-1".to_string(), 12 * S)].into(),
+            unstable: None,
+            standing_still: [(("in".to_string(), 0), 58 * S)].into(),
+        };
+        assert_eq!(waits.next_expiry(&settings), Some(2 * S));
+        // wc-1 reached the grace 2 s ago: a check older than that is stale for it.
+        assert!(waits.expired_within(&settings, 3 * S));
+        assert!(!waits.expired_within(&settings, 2 * S));
+        assert_eq!(Waits::default().next_expiry(&settings), None);
     }
 
     #[test]

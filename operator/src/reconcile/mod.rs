@@ -3,7 +3,8 @@
 //! 1. `observe`: read the app's StatefulSet, pods and referenced objects (I/O);
 //! 2. build: every child from the spec and the StatefulSet's shape (pure, `resources`);
 //! 3. `apply`: server-side apply of the children, growing the volumes first if asked (I/O);
-//! 4. `kafka`: check the app's Kafka side when due, else reuse the last check (I/O, bounded);
+//! 4. `kafka`: check the app's Kafka side when due (`pods` says when the pods changed), else
+//!    reuse the last check (I/O, bounded);
 //! 5. `judge`: problems and every condition's verdict (pure);
 //! 6. `report`: the status, written only when it changed, and Events on transitions (I/O).
 //!
@@ -16,6 +17,7 @@ mod fixtures;
 pub mod judge;
 pub mod kafka;
 pub mod observe;
+pub mod pods;
 pub mod report;
 mod volumes;
 
@@ -28,6 +30,7 @@ use tracing::{debug, warn};
 
 use self::context::Context;
 use self::judge::Problem;
+use self::pods::PodsSeen;
 use crate::crd::StreamApp;
 use crate::error::{Error, Result};
 use crate::resources::children::children;
@@ -75,15 +78,18 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         }
     }
 
-    let pods = observed.pods.iter().map(|p| p.name_any()).collect();
-    let kafka = ctx.kafka.check(&ctx.client, &ctx.metrics, app, pods).await;
+    let pods = PodsSeen::of(&observed.pods);
+    let kafka = ctx.kafka.check(&ctx.client, &ctx.metrics, app, &pods).await;
 
     let mut problems = judge::problems(&observed, apply_error);
     problems.extend(kafka.iter().flat_map(judge::kafka_problems));
+    let settings = ctx.kafka.settings();
     let kafka_verdicts = kafka
         .as_ref()
-        .map(judge::kafka_verdicts)
+        .map(|k| judge::kafka_verdicts(app, &pods, k, settings))
         .unwrap_or_default();
+    // A grace or stall limit reached changes the verdict: look again right then.
+    let expiry = kafka.as_ref().and_then(|k| k.waits.next_expiry(settings));
     let verdicts = judge::verdicts(app, &observed, &problems, &kafka_verdicts);
 
     let now = Time(k8s_openapi::jiff::Timestamp::now());
@@ -102,8 +108,8 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
     };
 
     let mut next = if problems.is_empty() { RESYNC } else { RECHECK };
-    if let Some(refresh) = ctx.kafka.refresh() {
-        next = next.min(refresh);
+    for soon in ctx.kafka.refresh().into_iter().chain(expiry) {
+        next = next.min(soon);
     }
     Ok(Reconciled {
         action: Action::requeue(next),

@@ -10,7 +10,7 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::{info, warn};
 
 use super::context::Context;
-use super::judge::Verdict;
+use super::judge::{ProcessingReason, Verdict};
 use super::kafka::STATUS_HEARTBEAT;
 use super::observe::Observed;
 use crate::crd::{StreamApp, StreamAppStatus, condition};
@@ -123,7 +123,7 @@ pub async fn publish(ctx: &Context, app: &StreamApp, type_: EventType, reason: &
 }
 
 /// Events on the transitions a user cares about: becoming Degraded (with why), recovering,
-/// and becoming Ready.
+/// becoming Ready, and ceasing (with why) and resuming to process.
 pub async fn publish_transitions(ctx: &Context, app: &StreamApp, verdicts: &[Verdict]) {
     let was = |t: &str| {
         app.status
@@ -152,11 +152,26 @@ pub async fn publish_transitions(ctx: &Context, app: &StreamApp, verdicts: &[Ver
             (condition::CHANGELOGS_HEALTHY, true) if before.as_ref().is_some_and(|(s, _)| !*s) => {
                 (EventType::Normal, "ChangelogsHealthy", v.message.clone())
             }
+            (condition::PROCESSING, false) if processing_problem(&v.reason) => {
+                (EventType::Warning, v.reason.as_str(), v.message.clone())
+            }
+            (condition::PROCESSING, true)
+                if before
+                    .as_ref()
+                    .is_some_and(|(s, r)| !*s && processing_problem(r)) =>
+            {
+                (EventType::Normal, "Processing", v.message.clone())
+            }
             _ => continue,
         };
         info!(reason, "publishing event");
         publish(ctx, app, type_, reason, note).await;
     }
+}
+
+/// Whether a Processing reason says the app is not processing past every grace.
+fn processing_problem(reason: &str) -> bool {
+    ProcessingReason::of(reason).is_some_and(ProcessingReason::is_problem)
 }
 
 /// Event notes are limited to 1 kB by the API.

@@ -5,16 +5,19 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.state.HostInfo;
 
 /**
  * Counts the words of the lines on the input topic into the persistent store {@code counts}
@@ -45,7 +48,16 @@ public final class WordCountApp {
         Map<String, String> env = System.getenv();
         String input = env.getOrDefault("WORDCOUNT_INPUT_TOPIC", "text-lines");
         String output = env.getOrDefault("WORDCOUNT_OUTPUT_TOPIC", "word-counts");
-        KafkaStreams streams = new KafkaStreams(topology(input, output), StreamsSettings.load(env));
+        Properties props = StreamsSettings.load(env);
+        KafkaStreams streams = new KafkaStreams(topology(input, output), props);
+        // application.server (set with spec.interactiveQueries) is where the other instances
+        // reach this one: serve there, on the pod's own address when the pod says it
+        // (POD_IP), else on every address. Without it there is nothing to serve.
+        String server = props.getProperty(StreamsConfig.APPLICATION_SERVER_CONFIG, "");
+        if (!server.isEmpty()) {
+            HostInfo self = HostInfo.buildFromEndpoint(server);
+            HttpApi.start(streams, "counts", env.getOrDefault("POD_IP", "0.0.0.0"), self.port(), self);
+        }
 
         CountDownLatch finished = new CountDownLatch(1);
         streams.setStateListener((now, before) -> {

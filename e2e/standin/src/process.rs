@@ -1,5 +1,5 @@
-//! The JVMs: spawned so none outlives the test, reaped, and stopped as the kubelet stops a
-//! container (SIGTERM, SIGKILL after a grace period).
+//! Container processes: spawned so none outlives the stand-in, reaped, and stopped as the
+//! kubelet stops a container (SIGTERM, SIGKILL after the pod's grace period).
 
 use std::process::ExitStatus;
 use std::sync::mpsc;
@@ -8,22 +8,14 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-/// How long a process gets between SIGTERM and SIGKILL; above the example app's own close
-/// timeout so a clean close is never cut short.
-const STOP_GRACE: Duration = Duration::from_secs(45);
-
 /// How a process ended; `None` while it runs.
-pub(super) type Exit = Option<Result<ExitStatus, String>>;
+pub type Exit = Option<Result<ExitStatus, String>>;
 
-/// A process the runner started.
+/// A process the stand-in started.
 #[derive(Clone)]
-pub(super) struct Proc {
-    /// The uid of the pod it runs for.
-    pub uid: String,
+pub struct Proc {
     /// Its pid, also its process group id.
     pub pid: i32,
-    /// PVCs it works on.
-    pub claims: Vec<String>,
     /// Set once, when the process has been reaped.
     pub exited: watch::Receiver<Exit>,
 }
@@ -34,13 +26,13 @@ impl Proc {
         self.exited.borrow().is_none()
     }
 
-    /// SIGTERM, then SIGKILL after `STOP_GRACE`, to the process's group; waits for the exit.
-    pub async fn terminate(&self) -> Result<ExitStatus, String> {
+    /// SIGTERM, then SIGKILL after `grace`, to the process's group; waits for the exit.
+    pub async fn terminate(&self, grace: Duration) -> Result<ExitStatus, String> {
         let mut exited = self.exited.clone();
         if self.running() {
             self.signal(libc::SIGTERM);
         }
-        let grace = tokio::time::timeout(STOP_GRACE, exited.wait_for(Option::is_some));
+        let grace = tokio::time::timeout(grace, exited.wait_for(Option::is_some));
         if grace.await.is_err() {
             self.signal(libc::SIGKILL);
         }
@@ -52,7 +44,7 @@ impl Proc {
     /// Sends `sig` to the process's group.
     pub fn signal(&self, sig: libc::c_int) {
         // SAFETY: kill(2) only takes integers; a negative pid addresses the process group
-        // the runner created for this process.
+        // the stand-in created for this process.
         #[allow(unsafe_code)]
         unsafe {
             libc::kill(-self.pid, sig);
@@ -62,44 +54,38 @@ impl Proc {
 
 type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
 
-/// Spawns processes from one thread that lives exactly as long as the runner: Linux's
+/// Spawns processes from one thread that lives exactly as long as the stand-in: Linux's
 /// parent-death signal fires when the spawning *thread* exits, and tokio's worker threads
 /// can come and go, so they are no place to spawn from.
-pub(super) struct Spawner {
+pub struct Spawner {
     requests: mpsc::Sender<Request>,
 }
 
 impl Spawner {
     /// Starts the spawning thread; it ends when the spawner is dropped.
-    pub fn new() -> Self {
+    pub fn new() -> std::io::Result<Self> {
         let (requests, incoming) = mpsc::channel::<Request>();
         let runtime = tokio::runtime::Handle::current();
         std::thread::Builder::new()
-            .name("podrunner-spawner".into())
+            .name("standin-spawner".into())
             .spawn(move || {
                 // Children register with the runtime's reaper, which is not on this thread.
                 let _runtime = runtime.enter();
                 while let Ok((mut cmd, reply)) = incoming.recv() {
                     let _ = reply.send(cmd.spawn());
                 }
-            })
-            .expect("starting the pod runner's spawner thread");
-        Self { requests }
+            })?;
+        Ok(Self { requests })
     }
 
-    /// Spawns `cmd` in its own process group, killed if the test process dies, and returns
-    /// it with a reaper publishing its exit.
-    pub fn spawn(
-        &self,
-        mut cmd: Command,
-        uid: String,
-        claims: Vec<String>,
-    ) -> Result<Proc, String> {
+    /// Spawns `cmd` in its own process group, killed if the stand-in dies, and returns it
+    /// with a reaper publishing its exit.
+    pub fn spawn(&self, mut cmd: Command) -> Result<Proc, String> {
         // Its own group, so a signal reaches the whole process tree.
         cmd.process_group(0).kill_on_drop(true);
         #[cfg(target_os = "linux")]
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It kills
-        // the process if the test dies without running drop (e.g. a SIGKILLed test run).
+        // the process if the stand-in dies without cleaning up (e.g. SIGKILLed).
         #[allow(unsafe_code)]
         unsafe {
             cmd.pre_exec(|| {
@@ -118,11 +104,6 @@ impl Spawner {
             let status = child.wait().await.map_err(|e| e.to_string());
             let _ = tx.send(Some(status));
         });
-        Ok(Proc {
-            uid,
-            pid,
-            claims,
-            exited,
-        })
+        Ok(Proc { pid, exited })
     }
 }
