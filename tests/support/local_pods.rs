@@ -145,6 +145,8 @@ impl LocalPods {
 
 impl Drop for LocalPods {
     fn drop(&mut self) {
+        // Counted before the kill: the kill is the test's end, not a restart.
+        let restarts = self.standin.restarts();
         self.standin.kill_all();
         let served = self.standin.served();
         // The Pods go back to kwok, so deleting the namespace does not wait for a kubelet
@@ -176,7 +178,7 @@ impl Drop for LocalPods {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            let actual: BTreeMap<String, u32> = (self.standin.restarts().into_iter())
+            let actual: BTreeMap<String, u32> = (restarts.into_iter())
                 .map(|((_, pod), n)| (pod, n))
                 .collect();
             let pods: std::collections::BTreeSet<&String> =

@@ -198,6 +198,11 @@ impl Supervisor {
                     self.shared.remove_proc(&self.uid);
                     return;
                 }
+                // Killed by the stand-in's own shutdown: no restart, and none counted.
+                Outcome::Exited(_) if self.shared.is_closed() => {
+                    self.shared.remove_proc(&self.uid);
+                    return;
+                }
                 Outcome::Exited(status) => self.ended(&proc, &started_at, status, None),
                 Outcome::Unhealthy(why) => {
                     eprintln!("stand-in: {}/{}: {why}; restarting", self.key.0, self.key.1);
@@ -221,6 +226,9 @@ impl Supervisor {
                 Some(pod) => return self.remove(&pod).await,
                 None if self.pod().is_none() => return,
                 None => {}
+            }
+            if self.shared.is_closed() {
+                return;
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
             self.report.restart_count += 1;

@@ -58,6 +58,11 @@ impl Shared {
         *lock(&self.restarts).entry(key.clone()).or_default() += 1;
     }
 
+    /// Whether the stand-in is shutting down: an exit then is its doing, not a crash.
+    pub fn is_closed(&self) -> bool {
+        *lock(&self.closed)
+    }
+
     /// Registers a started process unless the stand-in is shutting down.
     pub fn add_proc(&self, uid: &str, proc: Proc) -> bool {
         let closed = lock(&self.closed);
