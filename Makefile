@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup demo test up down status lint unit integration crd tools bench-reconcile deploy-manifests image
+.PHONY: setup demo test up down status lint unit integration crd tools bench-reconcile bench-recovery deploy-manifests image
 
 ## Check the toolchains and install the missing Debian packages, before anything builds; fails
 ## within seconds naming what is missing. Everything that builds depends on it.
@@ -56,6 +56,11 @@ tools:
 ## Reconcile benchmark (N StreamApps, default 200) against kubectl apply as the floor.
 bench-reconcile:
 	e2e/with-stack.sh e2e/bench-reconcile.sh $(N)
+
+## Recovery benchmark with the real word count (3 replicas, 1 standby, seeded state): a rolling
+## update, a restart with and without its volume, a scale-out, RestoreAware beside StatefulSet.
+bench-recovery:
+	e2e/with-stack.sh e2e/bench-recovery.sh rollout
 
 ## Regenerate crds/ from the Rust types.
 crd:

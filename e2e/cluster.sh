@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager
-# and kube-scheduler built from source, kwok simulating 3 nodes in 3 zones, a default
-# StorageClass whose PVCs the PV controller really binds. Usage: e2e/cluster.sh up|down|env|status
+# and kube-scheduler built from source, kwok simulating 6 nodes, two in each of 3 zones, a default
+# StorageClass whose PVCs the PV controller really binds. Usage: e2e/cluster.sh up|down|env|status|nodes
+# (`nodes` prints the Node objects, for `kubectl apply` to a running cluster after NODES changed).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -17,6 +18,9 @@ K8S_BIN=$BIN_DIR/k8s-$K8S_VERSION
 KWOK_BIN=$BIN_DIR/kwok-$KWOK_VERSION/kwok
 KUBECONFIG_FILE=$DIR/admin.kubeconfig
 ZONES=(zone-a zone-b zone-c)
+# Two nodes per zone: kwok-node-<i> is in ZONES[i % 3], so a zone can hold two instances of an
+# app with per-node anti-affinity (what zone-aware standby placement is tested on).
+NODES=6
 
 kubectl() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
@@ -100,10 +104,10 @@ check_ports() {
   done
 }
 
-nodes_and_storage() {
+nodes() {
   local i zone
-  for i in 0 1 2; do
-    zone=${ZONES[$i]}
+  for ((i = 0; i < NODES; i++)); do
+    zone=${ZONES[$((i % ${#ZONES[@]}))]}
     cat <<NODE
 ---
 apiVersion: v1
@@ -124,6 +128,10 @@ status:
   capacity: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 1Ti}
 NODE
   done
+}
+
+nodes_and_storage() {
+  nodes
   cat <<SC
 ---
 apiVersion: storage.k8s.io/v1
@@ -140,7 +148,7 @@ SC
 }
 
 nodes_ready() {
-  [[ $(kubectl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True) == 3 ]]
+  [[ $(kubectl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True) == "$NODES" ]]
 }
 default_sa_exists() { kubectl -n default get serviceaccount default; }
 
@@ -184,7 +192,7 @@ up() {
     --config "$BIN_DIR/kwok-$KWOK_VERSION/node-stages.yaml,$E2E_DIR/kwok/pod-stages.yaml" --node-lease-duration-seconds 40 \
     --server-address "127.0.0.1:$KWOK_PORT" --cidr 10.244.0.0/16 --node-ip 10.0.0.1
   nodes_and_storage | kubectl apply --server-side --field-manager kstreams-e2e -f - >/dev/null
-  wait_until 120 "3 kwok nodes Ready" nodes_ready || die "cluster: nodes not Ready within 120s; see $DIR/kwok.log"
+  wait_until 120 "$NODES kwok nodes Ready" nodes_ready || die "cluster: nodes not Ready within 120s; see $DIR/kwok.log"
   wait_until 60 "service accounts" default_sa_exists || die "cluster: default ServiceAccount never appeared; see $DIR/kube-controller-manager.log"
 }
 
@@ -208,11 +216,12 @@ status() {
 
 case ${1:-} in
   up) up ;;
+  nodes) nodes ;;
   down) down ;;
   env)
     echo "export KUBECONFIG=$KUBECONFIG_FILE"
     echo "export PATH=$(tool_path):\$PATH"
     ;;
   status) status ;;
-  *) die "usage: $0 up|down|env|status" ;;
+  *) die "usage: $0 up|down|env|status|nodes" ;;
 esac

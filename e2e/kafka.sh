@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A single-node Apache Kafka (KRaft, combined broker+controller) on 127.0.0.1, from Maven
-# Central jars. Usage: e2e/kafka.sh up|down|env|status|topic NAME [PARTITIONS]
+# Central jars. Usage: e2e/kafka.sh up|down|stop|env|status|topic NAME [PARTITIONS]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -127,9 +127,16 @@ down() {
   log "kafka stopped"
 }
 
+# Stops the broker but keeps its data: `up` brings back the same cluster, topics and offsets.
+stop() {
+  stop_daemon kafka
+  log "kafka stopped (data kept in $DIR)"
+}
+
 case ${1:-} in
   up) up ;;
   down) down ;;
+  stop) stop ;;
   env) echo "export KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT" ;;
   topic)
     # topic NAME [PARTITIONS]: creates the topic unless it exists.
@@ -139,5 +146,5 @@ case ${1:-} in
     ;;
   status)
     if running kafka && answers_metadata; then echo "kafka: running on 127.0.0.1:$KAFKA_PORT"; else echo "kafka: down"; exit 1; fi ;;
-  *) die "usage: $0 up|down|env|status|topic NAME [PARTITIONS]" ;;
+  *) die "usage: $0 up|down|stop|env|status|topic NAME [PARTITIONS]" ;;
 esac

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use integration_tests::{Kafka, TestNamespace, client, wait_for, wait_for_list};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
-use kube::api::{Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use rdkafka::Message;
 use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -18,7 +19,7 @@ apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: spread}
 spec:
-  replicas: 3
+  replicas: 0
   serviceName: spread
   podManagementPolicy: Parallel
   selector: {matchLabels: {app: spread}}
@@ -55,7 +56,16 @@ fn running_and_ready(pod: &Pod) -> bool {
 async fn required_anti_affinity_spreads_pods_and_binds_their_volumes() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "harness").await;
-    let sts: StatefulSet = serde_yaml::from_str(STS).unwrap();
+    // One instance per simulated node (e2e/cluster.sh decides how many there are).
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default().labels("type=kwok"))
+        .await
+        .unwrap()
+        .items
+        .len();
+    assert!(nodes >= 2, "the e2e cluster has {nodes} kwok nodes");
+    let mut sts: StatefulSet = serde_yaml::from_str(STS).unwrap();
+    sts.spec.as_mut().unwrap().replicas = Some(nodes as i32);
     ns.api::<StatefulSet>()
         .create(&PostParams::default(), &sts)
         .await
@@ -64,28 +74,28 @@ async fn required_anti_affinity_spreads_pods_and_binds_their_volumes() {
     let pods = wait_for_list(
         &ns.api::<Pod>(),
         "app=spread",
-        "3 pods Running and Ready",
+        &format!("{nodes} pods Running and Ready"),
         Duration::from_secs(120),
-        |pods| pods.len() == 3 && pods.iter().all(running_and_ready),
+        |pods| pods.len() == nodes && pods.iter().all(running_and_ready),
     )
     .await;
-    let nodes: BTreeSet<String> = pods
+    let used: BTreeSet<String> = pods
         .iter()
         .filter_map(|p| p.spec.as_ref()?.node_name.clone())
         .collect();
     assert_eq!(
-        nodes.len(),
-        3,
-        "pods must land on 3 different nodes: {nodes:?}"
+        used.len(),
+        nodes,
+        "pods must land on {nodes} different nodes: {used:?}"
     );
 
     let claims = wait_for_list(
         &ns.api::<PersistentVolumeClaim>(),
         "app=spread",
-        "3 PVCs Bound",
+        &format!("{nodes} PVCs Bound"),
         Duration::from_secs(120),
         |pvcs| {
-            pvcs.len() == 3
+            pvcs.len() == nodes
                 && pvcs
                     .iter()
                     .all(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
@@ -98,18 +108,18 @@ async fn required_anti_affinity_spreads_pods_and_binds_their_volumes() {
             .all(|c| c.spec.as_ref().unwrap().volume_name.is_some())
     );
 
-    // A 4th instance has no node left that satisfies the anti-affinity.
+    // One more instance has no node left that satisfies the anti-affinity.
     ns.api::<StatefulSet>()
         .patch(
             "spread",
             &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"replicas": 4}})),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": nodes + 1}})),
         )
         .await
         .unwrap();
     let pending = wait_for(
         &ns.api::<Pod>(),
-        "spread-3",
+        &format!("spread-{nodes}"),
         "PodScheduled=False because of the anti-affinity (once its volume is bound)",
         Duration::from_secs(60),
         |p| {
@@ -131,10 +141,9 @@ async fn required_anti_affinity_spreads_pods_and_binds_their_volumes() {
     assert!(status.conditions.unwrap().iter().any(|c| {
         c.type_ == "PodScheduled"
             && c.status == "False"
-            && c.message
-                .as_deref()
-                .unwrap_or("")
-                .contains("3 node(s) didn't match pod anti-affinity rules")
+            && c.message.as_deref().unwrap_or("").contains(&format!(
+                "{nodes} node(s) didn't match pod anti-affinity rules"
+            ))
     }));
 }
 

@@ -246,13 +246,16 @@ pub struct RestoreLag {
 }
 
 /// Restore lag of a pod for `tasks` (its active and standby tasks), from the offset sums its
-/// members reported.
+/// members reported, against the changelog `end` offsets of the baseline. A sum beyond the
+/// baseline's end was reported at a later rebalance of the same members (the baseline only
+/// changes with the member ids): it is measured against the end offsets `now` (an upper
+/// bound, `exact: false`) instead of being taken for corrupt state.
 pub fn restore_lag<'a>(
     tasks: impl IntoIterator<Item = &'a TaskId>,
     offset_sums: &BTreeMap<TaskId, i64>,
     mapping: &ChangelogMapping,
     partitions: &BTreeMap<String, i32>,
-    end: &Offsets,
+    (end, now): (&Offsets, &Offsets),
     acceptable_recovery_lag: i64,
 ) -> RestoreLag {
     let mut out = RestoreLag {
@@ -270,7 +273,18 @@ pub fn restore_lag<'a>(
             out.caught_up = None;
             continue;
         };
-        let lag = task_lag(end_sum, offset_sums.get(task).copied());
+        let sum = offset_sums.get(task).copied();
+        let end_sum = match sum {
+            Some(s) if s > end_sum => {
+                // The end at that later rebalance is unknown: the end now bounds it.
+                out.exact = false;
+                task_end_sum(task, mapping, partitions, now)
+                    .flatten()
+                    .unwrap_or(end_sum)
+            }
+            _ => end_sum,
+        };
+        let lag = task_lag(end_sum, sum);
         let amount = match lag {
             TaskLag::Running => Some(0),
             TaskLag::Behind(l) => Some(l),
@@ -409,7 +423,7 @@ mod tests {
             &sums,
             &m,
             &parts,
-            &end,
+            (&end, &end),
             DEFAULT_ACCEPTABLE_RECOVERY_LAG,
         );
         assert_eq!(
@@ -430,10 +444,32 @@ mod tests {
             &sums,
             &m,
             &parts,
-            &end,
+            (&end, &end),
             DEFAULT_ACCEPTABLE_RECOVERY_LAG,
         );
         assert_eq!((r.lag, r.caught_up), (Some(1_000), Some(true)));
+
+        // Sums sent at a later rebalance of the same members, past the baseline's end: lag
+        // against the end now, not "corrupt state, restore it all".
+        let now: Offsets = [(p("c", 0), 500), (p("c", 1), 26_000)].into();
+        let sums: BTreeMap<TaskId, i64> = [
+            (TaskId::new(1, 0), LATEST_OFFSET),
+            (TaskId::new(1, 1), 25_500),
+        ]
+        .into();
+        let r = restore_lag(
+            &tasks,
+            &sums,
+            &m,
+            &parts,
+            (&end, &now),
+            DEFAULT_ACCEPTABLE_RECOVERY_LAG,
+        );
+        assert_eq!((r.lag, r.caught_up), (Some(500), Some(true)));
+        // Beyond the end now too: corrupt local state, restored from scratch.
+        let sums: BTreeMap<TaskId, i64> = [(TaskId::new(1, 1), 30_000)].into();
+        let r = restore_lag(&tasks[2..], &sums, &m, &parts, (&end, &now), 0);
+        assert_eq!(r.lag, Some(26_000));
     }
 
     #[test]
@@ -446,7 +482,7 @@ mod tests {
             &BTreeMap::new(),
             &m,
             &parts,
-            &Offsets::new(),
+            (&Offsets::new(), &Offsets::new()),
             10,
         );
         assert_eq!((r.lag, r.caught_up, r.exact), (None, None, true));

@@ -12,7 +12,9 @@ pub mod local_pods;
 pub mod operator;
 pub mod private_kafka;
 pub mod process;
+pub mod seed;
 pub mod wait;
+pub mod zones;
 
 pub use binary::operator_binary;
 pub use conditions::{condition, is};

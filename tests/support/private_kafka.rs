@@ -101,7 +101,16 @@ impl PrivateKafka {
         );
     }
 
-    /// Stops the broker.
+    /// Stops the broker and keeps its data: [`PrivateKafka::up`] brings back the same topics,
+    /// groups and offsets, as after a broker outage.
+    pub fn stop(&self) {
+        assert!(
+            self.script("stop"),
+            "stopping the private Kafka broker failed"
+        );
+    }
+
+    /// Stops the broker and deletes its data.
     pub fn down(&self) {
         assert!(
             self.script("down"),

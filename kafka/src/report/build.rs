@@ -212,7 +212,7 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
                 &merged,
                 &mapping,
                 &changelog_partitions,
-                end,
+                (end, &obs.end),
                 app.acceptable_recovery_lag,
             );
             // Standbys restore in the background; only active tasks hold processing back.
@@ -221,7 +221,7 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
                 &merged,
                 &mapping,
                 &changelog_partitions,
-                end,
+                (end, &obs.end),
                 app.acceptable_recovery_lag,
             );
             let witnessed = obs.baseline.as_ref().is_none_or(|b| b.witnessed);

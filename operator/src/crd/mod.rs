@@ -5,7 +5,7 @@ mod spec;
 mod status;
 
 pub use spec::*;
-pub use status::StreamAppStatus;
+pub use status::{RolloutStatus, StreamAppStatus};
 
 use kube::{CustomResourceExt, ResourceExt};
 
@@ -29,6 +29,8 @@ pub mod condition {
     /// Every Ready instance has a member in the app's consumer group, the group is Stable and
     /// no partition's commits stand still while records wait.
     pub const PROCESSING: &str = "Processing";
+    /// More instances than the largest subtopology has tasks: some get no active task.
+    pub const INSTANCES_IDLE: &str = "InstancesIdle";
 }
 
 impl StreamApp {

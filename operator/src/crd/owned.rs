@@ -48,8 +48,18 @@ pub const GROUP_INSTANCE_ID: OwnedKey = OwnedKey {
     message: "group.instance.id is set by the operator: use spec.staticMembership",
 };
 
+/// `client.tag.zone`: each pod's zone, from its `topology.kubernetes.io/zone` label, with
+/// `spec.placement.zoneAwareStandbys`. Refused in `spec.config` whether or not that is on: a
+/// value there would give every pod the same zone, which defeats the tag. A zone from another
+/// source goes in `spec.env` (`KAFKA_STREAMS_CLIENT_TAG_ZONE`), per pod.
+/// `rack.aware.assignment.tags` is not owned: the operator adds `zone` to the user's list.
+pub const CLIENT_TAG_ZONE: OwnedKey = OwnedKey {
+    key: "client.tag.zone",
+    message: "client.tag.zone is set by the operator to each pod's zone (spec.placement.zoneAwareStandbys): one value in spec.config would give every pod the same zone; to take the zone from elsewhere, set KAFKA_STREAMS_CLIENT_TAG_ZONE per pod in spec.env",
+};
+
 /// Every owned property, in the order admission checks them.
-pub const OWNED_KEYS: [OwnedKey; 7] = [
+pub const OWNED_KEYS: [OwnedKey; 8] = [
     APPLICATION_ID,
     BOOTSTRAP_SERVERS,
     STATE_DIR,
@@ -57,6 +67,7 @@ pub const OWNED_KEYS: [OwnedKey; 7] = [
     APPLICATION_SERVER,
     CLIENT_ID,
     GROUP_INSTANCE_ID,
+    CLIENT_TAG_ZONE,
 ];
 
 /// The CEL rule refusing `key` in a map of properties.

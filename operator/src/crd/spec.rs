@@ -38,6 +38,7 @@ use super::status::StreamAppStatus;
     printcolumn(name = "Status", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", description = "Why the app is or is not Ready"),
     printcolumn(name = "Lag", type_ = "integer", json_path = ".status.kafka.processingLagTotal", description = "Records not yet processed"),
     printcolumn(name = "Restore-Lag", type_ = "integer", json_path = ".status.kafka.restoreLagTotal", description = "Changelog records the instances still lack"),
+    printcolumn(name = "Rollout", type_ = "string", json_path = ".status.rollout.summary", description = "What the rollout or scaling waits on"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new(
         "(has(self.spec.applicationId) ? self.spec.applicationId : self.metadata.name) == (has(oldSelf.spec.applicationId) ? oldSelf.spec.applicationId : oldSelf.metadata.name)"
@@ -122,6 +123,10 @@ pub struct StreamAppSpec {
     /// Liveness, readiness and startup probes of the application container.
     #[serde(default, skip_serializing_if = "ProbesSpec::is_empty")]
     pub probes: ProbesSpec,
+
+    /// How a change to the pods (image, config, env, template) reaches the running instances.
+    #[serde(default)]
+    pub rollout: RolloutSpec,
 
     /// Stop reconciling the app's Kubernetes objects (they are left as they are).
     #[serde(default)]
@@ -361,6 +366,11 @@ pub struct PlacementSpec {
     /// Taints the instances tolerate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
+    /// Tell Kafka Streams each instance's zone (`client.tag.zone`, from the pod's
+    /// `topology.kubernetes.io/zone` label) and have it place standbys in other zones than
+    /// their active task (`rack.aware.assignment.tags`, KIP-708).
+    #[serde(default = "default_true")]
+    pub zone_aware_standbys: bool,
 }
 
 impl Default for PlacementSpec {
@@ -371,12 +381,72 @@ impl Default for PlacementSpec {
             zone_spread: PlacementRule::default(),
             node_selector: BTreeMap::new(),
             tolerations: Vec::new(),
+            zone_aware_standbys: true,
         }
     }
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_topology_key() -> String {
     "kubernetes.io/hostname".into()
+}
+
+/// Who steps a rolling update through the instances.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RolloutStrategy {
+    /// The operator restarts one instance at a time, highest ordinal first, and moves on only
+    /// once that instance is Ready, back in a Stable group with no probing rebalance pending,
+    /// and every instance's active tasks are caught up.
+    #[default]
+    RestoreAware,
+    /// The StatefulSet controller's own rolling update: the next pod restarts as soon as the
+    /// previous one is Ready, whatever its state restore.
+    StatefulSet,
+}
+
+/// What a restore-aware rollout does when a step is not done within `stepTimeoutSeconds`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StepTimeoutAction {
+    /// Stay on the step (Progressing=False, reason StepTimedOut, and an Event) until it is
+    /// done or the spec changes.
+    #[default]
+    Hold,
+    /// Report the timeout and go on to the next instance.
+    Continue,
+}
+
+/// Rollout settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// `RestoreAware` (the default) or `StatefulSet`.
+    #[serde(default)]
+    pub strategy: RolloutStrategy,
+    /// How long one instance may take to come back and catch up before the step counts as
+    /// timed out. The default fits restores of a few GiB of state.
+    #[serde(default = "default_step_timeout_seconds")]
+    #[schemars(range(min = 1))]
+    pub step_timeout_seconds: i64,
+    /// `Hold` (the default) or `Continue` after a step timed out.
+    #[serde(default)]
+    pub on_step_timeout: StepTimeoutAction,
+}
+
+impl Default for RolloutSpec {
+    fn default() -> Self {
+        Self {
+            strategy: RolloutStrategy::default(),
+            step_timeout_seconds: default_step_timeout_seconds(),
+            on_step_timeout: StepTimeoutAction::default(),
+        }
+    }
+}
+
+fn default_step_timeout_seconds() -> i64 {
+    1800
 }
 
 /// Interactive queries settings.

@@ -58,6 +58,11 @@ fn header(app: &StreamApp, kafka: Option<&KafkaStatus>) -> String {
             .as_ref()
             .map_or("no consumer group".to_string(), |g| g.state.clone())
     });
+    let rollout = status
+        .and_then(|s| s.rollout.as_ref())
+        .map_or("none under way".to_string(), |r| {
+            format!("{} (step {:?} since {})", r.summary, r.step, r.since)
+        });
     let fields = [
         ("Name", app.name_any()),
         ("Namespace", app.namespace().unwrap_or_default()),
@@ -70,6 +75,7 @@ fn header(app: &StreamApp, kafka: Option<&KafkaStatus>) -> String {
             "Kafka checked",
             kafka.map_or(UNKNOWN.to_string(), |k| k.last_checked.clone()),
         ),
+        ("Rollout", rollout),
     ];
     // The longest key, its colon and two spaces, as kubectl describe aligns its fields.
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 3;
@@ -167,9 +173,10 @@ fn tasks(tasks: &[String]) -> String {
 fn good(c: &Condition) -> bool {
     match c.type_.as_str() {
         condition::PROGRESSING => true,
-        condition::DEGRADED | condition::RESTORING | condition::RECONCILIATION_PAUSED => {
-            c.status == "False"
-        }
+        condition::DEGRADED
+        | condition::RESTORING
+        | condition::RECONCILIATION_PAUSED
+        | condition::INSTANCES_IDLE => c.status == "False",
         // Ready, KafkaReachable, ChangelogsHealthy, Processing and any type this version does
         // not know: positive polarity, the Kubernetes convention.
         _ => c.status == "True",
@@ -316,6 +323,7 @@ Processing lag:  - (1 partition without a committed offset)
 Restore lag:     1200 (upper bound)
 Group state:     Stable
 Kafka checked:   2026-03-01T10:00:00Z
+Rollout:         none under way
 
 POD           NODE     ZONE     READY   MEMBERS   ACTIVE              STANDBY   LAG   RESTORE
 wordcount-0   kwok-0   zone-a   True    2         5 (0_0,0_1,0_2,…)   1_2       40    0
@@ -350,6 +358,7 @@ Processing lag:  -
 Restore lag:     -
 Group state:     -
 Kafka checked:   -
+Rollout:         none under way
 
 POD       NODE   ZONE   READY   MEMBERS   ACTIVE   STANDBY   LAG   RESTORE
 fresh-0   -      -      -       -         -        -         -     -
@@ -390,7 +399,7 @@ status:
             pod("wc-2", "kwok-2", "True"),
         ];
         let text = render(&app(healthy), &pods, &[node("kwok-0", "zone-a")]);
-        let table: Vec<&str> = text.lines().skip(9).take(4).collect();
+        let table: Vec<&str> = text.lines().skip(10).take(4).collect();
         assert_eq!(
             table,
             [
@@ -439,6 +448,7 @@ status:
             ("Degraded", "False"),
             ("Restoring", "False"),
             ("ReconciliationPaused", "False"),
+            ("InstancesIdle", "False"),
         ] {
             assert!(good(&cond(type_, good_status)), "{type_}={good_status}");
             let bad = if good_status == "True" {

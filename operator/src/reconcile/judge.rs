@@ -8,37 +8,8 @@ use kstreams_kafka::{KafkaProblem, KafkaStatus, ProblemReason};
 use super::kafka::{KafkaOutcome, KafkaSettings, Waits};
 use super::observe::Observed;
 use super::pods::PodsSeen;
+pub use super::verdict::Verdict;
 use crate::crd::{StreamApp, condition};
-
-/// A condition as computed, before timestamps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    /// Condition type.
-    pub type_: &'static str,
-    /// True or False.
-    pub status: bool,
-    /// CamelCase reason.
-    pub reason: String,
-    /// Human-readable detail.
-    pub message: String,
-}
-
-impl Verdict {
-    /// A verdict.
-    pub fn new(
-        type_: &'static str,
-        status: bool,
-        reason: &str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            type_,
-            status,
-            reason: reason.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// A problem that stops the app from converging and that its spec alone does not explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,12 +72,14 @@ pub fn problems(observed: &Observed, apply_error: Option<Problem>) -> Vec<Proble
 
 /// The conditions of `app` given the observed cluster state, problems, and the Kafka
 /// verdicts (KafkaReachable, ChangelogsHealthy, Restoring, Processing) when Kafka is checked:
-/// then Ready also needs the app to be processing.
+/// then Ready also needs the app to be processing. `progressing` is the decision stage's word
+/// on a rollout or scale-down it steps, which wins over what the StatefulSet alone tells.
 pub fn verdicts(
     app: &StreamApp,
     observed: &Observed,
     problems: &[Problem],
     kafka: &[Verdict],
+    progressing: Option<&Verdict>,
 ) -> Vec<Verdict> {
     let want = app.spec.replicas;
     let (ready, rollout) = rollout_state(app, observed);
@@ -155,6 +128,9 @@ pub fn verdicts(
         ),
     });
     out.push(match (&rollout, degraded) {
+        (_, None) if progressing.is_some() => progressing
+            .cloned()
+            .unwrap_or_else(|| Verdict::new(condition::PROGRESSING, false, "Converged", "")),
         (Some(msg), None) => Verdict::new(condition::PROGRESSING, true, "RollingOut", msg.clone()),
         (Some(msg), Some(_)) => Verdict::new(condition::PROGRESSING, false, "Blocked", msg.clone()),
         (None, _) => Verdict::new(
@@ -535,7 +511,8 @@ fn strangers(status: &KafkaStatus) -> Vec<&str> {
         .collect()
 }
 
-/// KafkaReachable, ChangelogsHealthy, Restoring and Processing.
+/// KafkaReachable, ChangelogsHealthy, Restoring, Processing and, when the assignment tells,
+/// InstancesIdle.
 pub fn kafka_verdicts(
     app: &StreamApp,
     pods: &PodsSeen,
@@ -632,6 +609,7 @@ pub fn kafka_verdicts(
         )
     });
     out.push(processing(app, pods, outcome, settings));
+    out.extend(status.and_then(|s| super::idle::idle_instances(app.spec.replicas, s)));
     out
 }
 
@@ -675,7 +653,7 @@ mod tests {
     /// Every verdict of the 2-replica app `wc` with both pods Ready and Kafka checked.
     fn judged(app: &StreamApp, outcome: &KafkaOutcome) -> Vec<Verdict> {
         let kafka = kafka_verdicts(app, &ready_pods(&["wc-0", "wc-1"]), outcome, &SETTINGS);
-        verdicts(app, &sts(2, 2), &[], &kafka)
+        verdicts(app, &sts(2, 2), &[], &kafka, None)
     }
 
     fn reason<'a>(v: &'a [Verdict], t: &str) -> (bool, &'a str) {
@@ -875,7 +853,7 @@ mod tests {
             let st = s.status.as_mut().unwrap();
             (st.replicas, st.updated_replicas) = (0, Some(0));
         }
-        let v = verdicts(&app, &observed, &[], &kafka);
+        let v = verdicts(&app, &observed, &[], &kafka, None);
         assert_eq!(reason(&v, condition::PROCESSING), (false, "NoInstances"));
         assert_eq!(reason(&v, condition::READY), (true, "AllReplicasReady"));
     }
@@ -898,13 +876,13 @@ mod tests {
     fn ready_only_when_every_instance_is_ready_and_updated() {
         let app = app(APP);
         // Kafka checks off: no Processing condition, and Ready means the pods are.
-        let v = verdicts(&app, &sts(2, 2), &[], &[]);
+        let v = verdicts(&app, &sts(2, 2), &[], &[], None);
         assert!(get(&v, condition::READY).status);
         assert!(v.iter().all(|v| v.type_ != condition::PROCESSING));
         assert!(!get(&v, condition::PROGRESSING).status);
-        let v = verdicts(&app, &sts(1, 2), &[], &[]);
+        let v = verdicts(&app, &sts(1, 2), &[], &[], None);
         assert_eq!(get(&v, condition::READY).reason, "ReplicasNotReady");
-        let v = verdicts(&app, &sts(2, 1), &[], &[]);
+        let v = verdicts(&app, &sts(2, 1), &[], &[], None);
         assert_eq!(get(&v, condition::READY).reason, "RolloutInProgress");
         assert!(get(&v, condition::PROGRESSING).status);
     }
@@ -917,7 +895,7 @@ mod tests {
             ..sts(2, 2)
         };
         let found = problems(&observed, None);
-        let v = verdicts(&app, &observed, &found, &[]);
+        let v = verdicts(&app, &observed, &found, &[], None);
         assert_eq!(get(&v, condition::DEGRADED).reason, "SecretNotFound");
         assert!(get(&v, condition::DEGRADED).message.contains("creds"));
         assert!(!get(&v, condition::READY).status);

@@ -306,14 +306,16 @@ impl KafkaChecks {
 
     /// Runs a check when one is due (first sight, spec change, other pods as [`PodsSeen`]
     /// tells them apart, the refresh period passed, or a grace or stall limit was reached
-    /// since the last check), otherwise returns the last outcome. Either way the clocks are
-    /// read as of now. `None` when checks are off.
+    /// since the last check, or `eager` passed while a rollout step waits on the app to
+    /// settle), otherwise returns the last outcome. Either way the clocks are read as of now.
+    /// `None` when checks are off.
     pub async fn check(
         &self,
         client: &Client,
         metrics: &Metrics,
         app: &StreamApp,
         pods: &PodsSeen,
+        eager: Option<Duration>,
     ) -> Option<KafkaOutcome> {
         // Checks off: nothing to say about Kafka.
         self.settings.refresh?;
@@ -330,7 +332,7 @@ impl KafkaChecks {
             (last, state.and_then(|s| s.baseline.clone()), waits)
         };
         if let Some((at, seen, outcome)) = &last
-            && !self.due(at.elapsed(), seen, &checked_for, waits.as_ref())
+            && !self.due(at.elapsed(), seen, &checked_for, waits.as_ref(), eager)
         {
             // The same pods as at that check: the clocks it set still apply as they are.
             return Some(KafkaOutcome {
@@ -387,15 +389,18 @@ impl KafkaChecks {
     }
 
     /// Whether a check is due `age` after the last one, made for `seen`, now that the app is
-    /// as `now` says and its clocks as `waits`.
+    /// as `now` says, its clocks as `waits`, and a waiting rollout step asks for checks every
+    /// `eager`.
     fn due(
         &self,
         age: Duration,
         seen: &CheckedFor,
         now: &CheckedFor,
         waits: Option<&Waits>,
+        eager: Option<Duration>,
     ) -> bool {
         self.settings.refresh.is_none_or(|refresh| age >= refresh)
+            || eager.is_some_and(|e| age >= e)
             || seen != now
             || waits.is_some_and(|w| w.expired_within(&self.settings, age))
     }
@@ -645,23 +650,26 @@ spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
             pods: PodsSeen::of(pods),
         };
         let seen = for_pods(&[pod("wc-0", "a", 0)]);
-        assert!(!checks.due(5 * S, &seen, &seen.clone(), None));
-        assert!(checks.due(30 * S, &seen, &seen.clone(), None));
+        assert!(!checks.due(5 * S, &seen, &seen.clone(), None, None));
+        assert!(checks.due(30 * S, &seen, &seen.clone(), None, None));
         // The StatefulSet replaced the pod, or its container restarted: same name.
-        assert!(checks.due(5 * S, &seen, &for_pods(&[pod("wc-0", "b", 0)]), None));
-        assert!(checks.due(5 * S, &seen, &for_pods(&[pod("wc-0", "a", 1)]), None));
+        assert!(checks.due(5 * S, &seen, &for_pods(&[pod("wc-0", "b", 0)]), None, None));
+        assert!(checks.due(5 * S, &seen, &for_pods(&[pod("wc-0", "a", 1)]), None, None));
         let respec = CheckedFor {
             generation: 2,
             ..seen.clone()
         };
-        assert!(checks.due(5 * S, &seen, &respec, None));
+        assert!(checks.due(5 * S, &seen, &respec, None, None));
         // wc-0 reached the grace 1 s ago, on a check 5 s old.
         let waits = Waits {
             memberless: [("wc-0".to_string(), 11 * S)].into(),
             ..Waits::default()
         };
-        assert!(checks.due(5 * S, &seen, &seen.clone(), Some(&waits)));
-        assert!(!checks.due(S / 2, &seen, &seen.clone(), Some(&waits)));
+        assert!(checks.due(5 * S, &seen, &seen.clone(), Some(&waits), None));
+        assert!(!checks.due(S / 2, &seen, &seen.clone(), Some(&waits), None));
+        // A rollout step waiting on the app to settle looks every 5 s, not every 30 s.
+        assert!(checks.due(5 * S, &seen, &seen.clone(), None, Some(5 * S)));
+        assert!(!checks.due(4 * S, &seen, &seen.clone(), None, Some(5 * S)));
     }
 
     #[test]

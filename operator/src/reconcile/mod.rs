@@ -1,24 +1,29 @@
 //! One reconcile of one StreamApp, stage by stage, each stage a file:
 //!
-//! 1. `observe`: read the app's StatefulSet, pods and referenced objects (I/O);
-//! 2. build: every child from the spec and the StatefulSet's shape (pure, `resources`);
-//! 3. `apply`: server-side apply of the children, growing the volumes first if asked (I/O);
-//! 4. `kafka`: check the app's Kafka side when due (`pods` says when the pods changed), else
+//! 1. `observe`: read the app's StatefulSet, pods, budget and referenced objects (I/O);
+//! 2. `kafka`: check the app's Kafka side when due (`pods` says when the pods changed), else
 //!    reuse the last check (I/O, bounded);
-//! 5. `judge`: problems and every condition's verdict (pure);
-//! 6. `report`: the status, written only when it changed, and Events on transitions (I/O).
+//! 3. `decide`: the StatefulSet's shape (replicas, update partition) and the disruption
+//!    budget from the spec and what the first two stages saw (pure);
+//! 4. build: every child from the spec and the decision (pure, `resources`);
+//! 5. `apply`: server-side apply of the children, growing the volumes first if asked (I/O);
+//! 6. `judge`: problems and every condition's verdict (pure);
+//! 7. `report`: the status, written only when it changed, and Events on transitions (I/O).
 //!
 //! `context` is what all reconciles share.
 
 mod apply;
 pub mod context;
+pub mod decide;
 #[cfg(test)]
 mod fixtures;
+pub mod idle;
 pub mod judge;
 pub mod kafka;
 pub mod observe;
 pub mod pods;
 pub mod report;
+pub mod verdict;
 mod volumes;
 
 use std::time::Duration;
@@ -33,14 +38,16 @@ use self::judge::Problem;
 use self::pods::PodsSeen;
 use crate::crd::StreamApp;
 use crate::error::{Error, Result};
-use crate::resources::children::children;
-use crate::resources::statefulset::Shape;
+use crate::resources::children::{children, template_hash};
 
 /// How often a converged app is looked at again even if nothing changed.
 const RESYNC: Duration = Duration::from_secs(300);
 /// How often an app with a problem outside Kubernetes' watches (a Secret created later) is
 /// looked at again.
 const RECHECK: Duration = Duration::from_secs(15);
+/// How often an app whose rollout or scale-down step waits is looked at (and its Kafka side
+/// checked) again: the step goes on as soon as the app has settled.
+const STEPPING: Duration = Duration::from_secs(5);
 
 /// What a reconcile did, beyond when to come back.
 #[derive(Debug)]
@@ -58,7 +65,32 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         .ok_or_else(|| Error::MissingNamespace(app.name_any()))?;
     let mut observed = observe::observe(&ctx.client, app).await?;
 
-    let built = children(app, &Shape::of_spec(app));
+    let pods = PodsSeen::of(&observed.pods);
+    let stepping = app
+        .status
+        .as_ref()
+        .and_then(|s| s.rollout.as_ref())
+        .is_some_and(|r| r.waiting_for.is_some());
+    let kafka = ctx
+        .kafka
+        .check(
+            &ctx.client,
+            &ctx.metrics,
+            app,
+            &pods,
+            stepping.then_some(STEPPING),
+        )
+        .await;
+
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let decision = decide::decide(&decide::Facts {
+        app,
+        observed: &observed,
+        template_hash: &template_hash(app),
+        kafka: kafka.as_ref(),
+        now: now.0,
+    });
+    let built = children(app, &decision.shape, &decision.budget);
 
     let mut apply_error = None;
     if app.spec.paused {
@@ -78,9 +110,6 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         }
     }
 
-    let pods = PodsSeen::of(&observed.pods);
-    let kafka = ctx.kafka.check(&ctx.client, &ctx.metrics, app, &pods).await;
-
     let mut problems = judge::problems(&observed, apply_error);
     problems.extend(kafka.iter().flat_map(judge::kafka_problems));
     let settings = ctx.kafka.settings();
@@ -90,17 +119,27 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         .unwrap_or_default();
     // A grace or stall limit reached changes the verdict: look again right then.
     let expiry = kafka.as_ref().and_then(|k| k.waits.next_expiry(settings));
-    let verdicts = judge::verdicts(app, &observed, &problems, &kafka_verdicts);
+    let verdicts = judge::verdicts(
+        app,
+        &observed,
+        &problems,
+        &kafka_verdicts,
+        decision.progressing.as_ref(),
+    );
 
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
     let status = report::status(
         app,
         &observed,
         &verdicts,
         kafka.and_then(|k| k.status),
+        decision.rollout.clone(),
         &now,
     );
     report::publish_transitions(ctx, app, &verdicts).await;
+    // A paused app's children are not applied: the decision's transitions did not happen.
+    for n in decision.notices.iter().filter(|_| !app.spec.paused) {
+        report::publish(ctx, app, n.type_, n.reason, n.note.clone()).await;
+    }
     let status_written = if report::needs_write(app.status.as_ref(), &status) {
         Some(report::write_status(ctx, &ns, app, &status).await?)
     } else {
@@ -108,7 +147,19 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
     };
 
     let mut next = if problems.is_empty() { RESYNC } else { RECHECK };
-    for soon in ctx.kafka.refresh().into_iter().chain(expiry) {
+    let step_waits = decision
+        .rollout
+        .as_ref()
+        .is_some_and(|r| r.waiting_for.is_some());
+    let stepping = step_waits.then_some(STEPPING);
+    for soon in ctx
+        .kafka
+        .refresh()
+        .into_iter()
+        .chain(expiry)
+        .chain(decision.next_look)
+        .chain(stepping)
+    {
         next = next.min(soon);
     }
     Ok(Reconciled {

@@ -1,8 +1,9 @@
-//! The first stage: what the cluster holds for one StreamApp (its StatefulSet, its pods, the
-//! Secrets and StorageClass its spec names).
+//! The first stage: what the cluster holds for one StreamApp (its StatefulSet, its pods, its
+//! disruption budget, the Secrets and StorageClass its spec names).
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, PartialObjectMeta};
 use kube::{Api, Client, ResourceExt};
@@ -20,6 +21,8 @@ pub struct Observed {
     pub statefulset: Option<StatefulSet>,
     /// The app's pods.
     pub pods: Vec<Pod>,
+    /// The app's PodDisruptionBudget, if it exists.
+    pub pdb: Option<PodDisruptionBudget>,
     /// Secrets the spec references that do not exist.
     pub missing_secrets: Vec<String>,
     /// The StorageClass the spec names, when it does not exist.
@@ -70,6 +73,10 @@ pub async fn observe(client: &Client, app: &StreamApp) -> Result<Observed> {
         .await
         .map_err(kube_err("list", "Pod", &name))?
         .items;
+    let pdb = Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns)
+        .get_opt(&name)
+        .await
+        .map_err(kube_err("get", "PodDisruptionBudget", &name))?;
     let secrets = Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), &ns);
     let mut missing_secrets = Vec::new();
     for s in referenced_secrets(app) {
@@ -96,6 +103,7 @@ pub async fn observe(client: &Client, app: &StreamApp) -> Result<Observed> {
     Ok(Observed {
         statefulset,
         pods,
+        pdb,
         missing_secrets,
         missing_storage_class,
     })

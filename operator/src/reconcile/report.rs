@@ -13,7 +13,7 @@ use super::context::Context;
 use super::judge::{ProcessingReason, Verdict};
 use super::kafka::STATUS_HEARTBEAT;
 use super::observe::Observed;
-use crate::crd::{StreamApp, StreamAppStatus, condition};
+use crate::crd::{RolloutStatus, StreamApp, StreamAppStatus, condition};
 use crate::error::{Result, kube_err};
 use crate::resources::{FIELD_MANAGER, selector_string};
 
@@ -24,6 +24,7 @@ pub fn status(
     observed: &Observed,
     verdicts: &[Verdict],
     kafka: Option<KafkaStatus>,
+    rollout: Option<RolloutStatus>,
     now: &Time,
 ) -> StreamAppStatus {
     let old = app.status.as_ref();
@@ -58,6 +59,7 @@ pub fn status(
         selector: Some(selector_string(app)),
         application_id: Some(app.application_id()),
         kafka,
+        rollout,
         conditions,
     }
 }
@@ -152,6 +154,9 @@ pub async fn publish_transitions(ctx: &Context, app: &StreamApp, verdicts: &[Ver
             (condition::CHANGELOGS_HEALTHY, true) if before.as_ref().is_some_and(|(s, _)| !*s) => {
                 (EventType::Normal, "ChangelogsHealthy", v.message.clone())
             }
+            (condition::INSTANCES_IDLE, true) => {
+                (EventType::Warning, v.reason.as_str(), v.message.clone())
+            }
             (condition::PROCESSING, false) if processing_problem(&v.reason) => {
                 (EventType::Warning, v.reason.as_str(), v.message.clone())
             }
@@ -190,10 +195,10 @@ mod tests {
     fn an_unchanged_world_gives_an_identical_status() {
         let mut app = app(APP);
         let observed = sts(2, 2);
-        let v = verdicts(&app, &observed, &[], &[]);
-        let first = status(&app, &observed, &v, None, &Time(chrono_like(1)));
+        let v = verdicts(&app, &observed, &[], &[], None);
+        let first = status(&app, &observed, &v, None, None, &Time(chrono_like(1)));
         app.status = Some(first.clone());
-        let second = status(&app, &observed, &v, None, &Time(chrono_like(2)));
+        let second = status(&app, &observed, &v, None, None, &Time(chrono_like(2)));
         assert_eq!(first, second);
         assert!(
             first

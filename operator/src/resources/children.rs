@@ -5,6 +5,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
+use super::pdb::Budget;
 use super::statefulset::{Shape, statefulset};
 use super::{configmap, pdb, service};
 use crate::crd::StreamApp;
@@ -22,14 +23,21 @@ pub struct Children {
     pub pdb: PodDisruptionBudget,
 }
 
-/// Builds every child of `app`; the reconcile decides the StatefulSet's `shape`.
-pub fn children(app: &StreamApp, shape: &Shape) -> Children {
+/// The digest of the pod template `children` builds for `app`.
+pub fn template_hash(app: &StreamApp) -> String {
+    let hash = configmap::config_hash(&configmap::configmap(app));
+    super::statefulset::template_hash(app, &hash)
+}
+
+/// Builds every child of `app`; the reconcile decides the StatefulSet's `shape` and the
+/// disruption `budget`.
+pub fn children(app: &StreamApp, shape: &Shape, budget: &Budget) -> Children {
     let configmap = configmap::configmap(app);
     let hash = configmap::config_hash(&configmap);
     Children {
         service: service::service(app),
         statefulset: statefulset(app, &hash, shape),
-        pdb: pdb::pdb(app),
+        pdb: pdb::pdb(app, budget),
         configmap,
     }
 }

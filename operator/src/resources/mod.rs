@@ -84,7 +84,7 @@ pub fn render(yaml: &str) -> Result<String, serde_yaml::Error> {
         app.metadata
             .namespace
             .get_or_insert_with(|| "default".into());
-        let c = children::children(&app, &statefulset::Shape::of_spec(&app));
+        let c = children::children(&app, &statefulset::Shape::of_spec(&app), &pdb::Budget::ONE);
         for obj in [
             serde_yaml::to_string(&c.configmap)?,
             serde_yaml::to_string(&c.service)?,

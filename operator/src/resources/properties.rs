@@ -1,5 +1,37 @@
 //! The Kafka Streams settings an app's pods receive: shared ones in `streams.properties` and
-//! the environment, per-pod ones (client.id, application.server) in the environment only.
+//! the environment, per-pod ones (client.id, application.server, client.tag.zone) in the
+//! environment only.
+//!
+//! # Zone-aware standbys (KIP-708)
+//!
+//! With `spec.placement.zoneAwareStandbys` (the default) every pod tells Kafka Streams its zone,
+//! `client.tag.zone`, and `rack.aware.assignment.tags` contains `zone`, so Kafka Streams'
+//! standby assignor (`ClientTagAwareStandbyTaskAssignor`) puts a task's standbys in other zones
+//! than its active copy. That is best effort: with fewer zones than copies of a task it falls
+//! back to the least loaded instances.
+//!
+//! The zone reaches the pod without any right to read Nodes: the kube-apiserver's
+//! `PodTopologyLabels` admission (KEP-4742; beta and on by default since Kubernetes 1.35, alpha
+//! behind the `PodTopologyLabelsAdmission` gate in 1.33-1.34) copies the node's
+//! `topology.kubernetes.io/zone` label onto the pod when it is bound, in the same update that
+//! sets `spec.nodeName` and overwriting a value the pod was created with, and the downward API
+//! reads the pod's label into `KAFKA_STREAMS_CLIENT_TAG_ZONE` when the container starts.
+//!
+//! Without the label (an older cluster, the admission off, a node without a zone) the kubelet
+//! resolves the variable to an empty string, and Kafka Streams 4.3 refuses to start with an
+//! empty tag (`StreamsConfig` throws "Tag value cannot be empty"). The pod template therefore
+//! carries the label with [`UNKNOWN_ZONE`] ([`zone_label_default`]): the binding replaces it
+//! with the real zone where there is one; where there is none every such pod reports the same
+//! tag and the assignor places their standbys as if it had no zones, which is what it would do
+//! without the setting.
+//!
+//! The operator does not copy the zone itself (read the node, label the pod): anything that
+//! labels a pod after it is bound races the kubelet, which resolves the environment once, when
+//! the container starts, and a process that started with `unknown` keeps it until it restarts.
+//! (Nor does the Binding carry labels onto the Pod with the `PodTopologyLabelsAdmission` gate
+//! off, so a webhook on `pods/binding` is no way around it on older clusters.) A user with the
+//! zone elsewhere sets `KAFKA_STREAMS_CLIENT_TAG_ZONE` in `spec.env`, which wins; see
+//! `docs/operations.md` for what a cluster needs.
 
 use std::collections::BTreeMap;
 
@@ -8,14 +40,60 @@ use kstreams_kafka::SecurityProtocol;
 
 use crate::crd::{SaslMechanism, StreamApp, owned};
 
+/// Kafka Streams' interval between probing rebalances while warm-up replicas load.
+pub const PROBING_REBALANCE_INTERVAL: &str = "probing.rebalance.interval.ms";
+/// The operator's default for it: Kafka Streams' minimum, not its 10 minutes.
+pub const DEFAULT_PROBING_REBALANCE_INTERVAL_MS: u32 = 60_000;
+
 /// Prefix of every environment variable carrying a Kafka Streams property.
 pub const ENV_PREFIX: &str = "KAFKA_STREAMS_";
+
+/// Kafka Streams' list of client tag keys its standby assignor spreads standbys over.
+pub const RACK_AWARE_ASSIGNMENT_TAGS: &str = "rack.aware.assignment.tags";
+/// The client tag key that carries the pod's zone: `client.tag.zone`.
+pub const ZONE_TAG: &str = "zone";
+/// The node label the zone comes from, copied onto the pod when it is bound.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+/// The zone of a pod whose node has none (or on a cluster that does not copy it): Kafka
+/// Streams refuses an empty tag value.
+pub const UNKNOWN_ZONE: &str = "unknown";
+
+/// The pod label every instance is created with when zone-aware standbys are on:
+/// `topology.kubernetes.io/zone: unknown`, replaced at binding by the node's zone where the
+/// cluster copies it (see the module docs). `None` when the feature is off.
+pub fn zone_label_default(app: &StreamApp) -> Option<(String, String)> {
+    app.spec
+        .placement
+        .zone_aware_standbys
+        .then(|| (ZONE_LABEL.to_string(), UNKNOWN_ZONE.to_string()))
+}
+
+/// `rack.aware.assignment.tags` with zone-aware standbys: the user's list from `spec.config`
+/// (more tags, whose `client.tag.*` values the user sets per pod through `spec.env`), with
+/// `zone` appended when missing.
+fn zone_assignment_tags(user: Option<&String>) -> String {
+    let mut tags: Vec<&str> = (user.iter().flat_map(|v| v.split(',')))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if !tags.contains(&ZONE_TAG) {
+        tags.push(ZONE_TAG);
+    }
+    tags.join(",")
+}
 
 /// Settings shared by all instances, operator-owned ones first overridden by nothing.
 /// Secrets never appear here: this map is written to a ConfigMap.
 pub fn shared_properties(app: &StreamApp) -> BTreeMap<String, String> {
     let spec = &app.spec;
     let mut props: BTreeMap<String, String> = spec.config.clone();
+    // Defaults the user may override. Warm-up replicas (KIP-441) take their tasks over only at
+    // the next probing rebalance: Kafka Streams' 10 minutes would hold every restore-aware
+    // step, the Restoring condition and the disruption budget that long after the warm-up
+    // caught up; 60 s is the least Kafka Streams allows.
+    props
+        .entry(PROBING_REBALANCE_INTERVAL.to_string())
+        .or_insert_with(|| DEFAULT_PROBING_REBALANCE_INTERVAL_MS.to_string());
     let mut own = |k: &str, v: String| {
         props.insert(k.to_string(), v);
     };
@@ -29,6 +107,10 @@ pub fn shared_properties(app: &StreamApp) -> BTreeMap<String, String> {
         owned::NUM_STANDBY_REPLICAS.key,
         spec.standby_replicas.to_string(),
     );
+    if spec.placement.zone_aware_standbys {
+        let tags = zone_assignment_tags(spec.config.get(RACK_AWARE_ASSIGNMENT_TAGS));
+        own(RACK_AWARE_ASSIGNMENT_TAGS, tags);
+    }
     let tls = spec.kafka.tls.as_ref();
     // Kafka's own default; written only when it differs, as it always was.
     let protocol = spec.kafka.security_protocol();
@@ -146,6 +228,12 @@ pub fn container_env(app: &StreamApp) -> Vec<EnvVar> {
             .map(|(k, v)| plain(env_name(k), literal(v))),
     );
     env.push(plain(env_name(owned::CLIENT_ID.key), "$(POD_NAME)"));
+    if spec.placement.zone_aware_standbys {
+        env.push(field(
+            &env_name(owned::CLIENT_TAG_ZONE.key),
+            &format!("metadata.labels['{ZONE_LABEL}']"),
+        ));
+    }
     if spec.static_membership {
         env.push(plain(env_name(owned::GROUP_INSTANCE_ID.key), "$(POD_NAME)"));
     }
@@ -298,6 +386,58 @@ spec:
             properties_file(&props).lines().nth(1),
             Some("a\\ key=\\ lead=x\\\\y")
         );
+    }
+
+    #[test]
+    fn each_pod_tells_kafka_streams_its_zone_by_default() {
+        let app = app(SASL_APP);
+        let props = shared_properties(&app);
+        assert_eq!(props[RACK_AWARE_ASSIGNMENT_TAGS], "zone");
+        assert!(!props.contains_key("client.tag.zone"), "a shared zone");
+        let env = container_env(&app);
+        let zone = env
+            .iter()
+            .find(|e| e.name == "KAFKA_STREAMS_CLIENT_TAG_ZONE")
+            .expect("the zone in the environment");
+        let path = (zone.value_from.as_ref())
+            .and_then(|v| v.field_ref.as_ref())
+            .map(|f| f.field_path.as_str());
+        assert_eq!(path, Some("metadata.labels['topology.kubernetes.io/zone']"));
+        assert_eq!(
+            zone_label_default(&app),
+            Some((ZONE_LABEL.to_string(), UNKNOWN_ZONE.to_string()))
+        );
+    }
+
+    #[test]
+    fn user_assignment_tags_keep_theirs_and_gain_zone() {
+        let mut app = app(SASL_APP);
+        let mut tags = |v: &str| {
+            app.spec
+                .config
+                .insert(RACK_AWARE_ASSIGNMENT_TAGS.into(), v.into());
+            shared_properties(&app)[RACK_AWARE_ASSIGNMENT_TAGS].clone()
+        };
+        assert_eq!(tags("rack"), "rack,zone");
+        assert_eq!(tags(" zone , rack "), "zone,rack");
+        assert_eq!(tags(""), "zone");
+    }
+
+    #[test]
+    fn zone_aware_standbys_off_leaves_the_tags_to_the_user() {
+        let mut app = app(SASL_APP);
+        app.spec.placement.zone_aware_standbys = false;
+        assert!(!shared_properties(&app).contains_key(RACK_AWARE_ASSIGNMENT_TAGS));
+        assert!(
+            !container_env(&app)
+                .iter()
+                .any(|e| e.name == "KAFKA_STREAMS_CLIENT_TAG_ZONE")
+        );
+        assert_eq!(zone_label_default(&app), None);
+        app.spec
+            .config
+            .insert(RACK_AWARE_ASSIGNMENT_TAGS.into(), "rack".into());
+        assert_eq!(shared_properties(&app)[RACK_AWARE_ASSIGNMENT_TAGS], "rack");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use sha2::{Digest, Sha256};
 
 use super::properties::{CONFIG_DIR, container_env};
 use super::service::IQ_PORT_NAME;
@@ -26,6 +27,11 @@ pub const STATE_VOLUME: &str = "state";
 pub const CONTAINER: &str = "streams";
 /// Pod template annotation carrying the ConfigMap digest.
 pub const CONFIG_HASH_ANNOTATION: &str = "kstreams.dev/config-hash";
+/// StatefulSet annotation carrying the digest of the pod template the operator built: a
+/// differing digest on the live StatefulSet means this apply starts a new rollout.
+pub const TEMPLATE_HASH_ANNOTATION: &str = "kstreams.dev/template-hash";
+/// Label the StatefulSet controller puts on each pod: the revision the pod runs.
+pub const REVISION_LABEL: &str = "controller-revision-hash";
 /// Default grace period: Kafka Streams needs a clean close to commit and write checkpoints;
 /// a killed instance restores its stores from the changelog.
 pub const DEFAULT_TERMINATION_GRACE_SECONDS: i64 = 300;
@@ -38,8 +44,8 @@ const RESTRICTED_UID: i64 = 1000;
 pub struct Shape {
     /// `spec.replicas` of the StatefulSet.
     pub replicas: i32,
-    /// `rollingUpdate.partition`: only ordinals at or above it are updated; `None` updates
-    /// every pod.
+    /// `rollingUpdate.partition`: only ordinals at or above it are updated; `None` leaves
+    /// the StatefulSet controller to update every pod by itself.
     pub partition: Option<i32>,
 }
 
@@ -53,6 +59,16 @@ impl Shape {
     }
 }
 
+/// The digest of the pod template built for `app` with the ConfigMap digest `config_hash`.
+pub fn template_hash(app: &StreamApp, config_hash: &str) -> String {
+    let template = serde_json::to_vec(&pod_template(app, config_hash)).unwrap_or_default();
+    Sha256::digest(&template)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The app's StatefulSet; `config_hash` is the digest of its ConfigMap.
 pub fn statefulset(app: &StreamApp, config_hash: &str, shape: &Shape) -> StatefulSet {
     let spec = &app.spec;
@@ -60,8 +76,13 @@ pub fn statefulset(app: &StreamApp, config_hash: &str, shape: &Shape) -> Statefu
         RetentionPolicy::Retain => "Retain".to_string(),
         RetentionPolicy::Delete => "Delete".to_string(),
     };
+    let mut metadata = child_meta(app, app_name(app));
+    metadata.annotations = Some(BTreeMap::from([(
+        TEMPLATE_HASH_ANNOTATION.to_string(),
+        template_hash(app, config_hash),
+    )]));
     StatefulSet {
-        metadata: child_meta(app, app_name(app)),
+        metadata,
         spec: Some(StatefulSetSpec {
             replicas: Some(shape.replicas),
             service_name: Some(app_name(app)),
@@ -120,7 +141,12 @@ fn state_claim(app: &StreamApp) -> PersistentVolumeClaim {
 fn pod_template(app: &StreamApp, config_hash: &str) -> PodTemplateSpec {
     let spec = &app.spec;
     let overrides = &spec.pod_template;
-    let mut pod_labels = overrides.labels.clone();
+    // A placeholder zone the binding overwrites with the node's (PodTopologyLabels): without
+    // any value Kafka Streams refuses an empty `client.tag.zone` and the app cannot start.
+    let mut pod_labels: BTreeMap<String, String> = super::properties::zone_label_default(app)
+        .into_iter()
+        .collect();
+    pod_labels.extend(overrides.labels.clone());
     pod_labels.extend(labels(app));
     let mut annotations = overrides.annotations.clone();
     annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
