@@ -74,6 +74,20 @@ pub fn unsettled(
     replicas: i32,
     kafka: Option<&KafkaOutcome>,
 ) -> Option<Wait> {
+    // A group the operator has never seen has nothing to protect: its pods are not
+    // processing, so Ready pods are all there is to wait for. With one seen, a failed check
+    // comes first: pods that are not Ready while Kafka is down say nothing the operator may
+    // act on, and a step taken now would be taken blind.
+    let known = kafka.and_then(|k| Some((k, k.status.as_ref().filter(|s| s.group.is_some())?)));
+    if let Some((outcome, _)) = known
+        && let Some(failure) = &outcome.failure
+    {
+        return Some(Wait {
+            pod: None,
+            what: format!("Kafka to be reachable ({})", failure.reason()),
+            blind: true,
+        });
+    }
     if let Some(extra) = pods
         .iter()
         .find(|p| ordinal(statefulset, p).is_none_or(|o| o >= replicas))
@@ -89,18 +103,8 @@ pub fn unsettled(
     if let Some(p) = pods.iter().find(|p| !is_ready(p)) {
         return Some(Wait::on(&p.name_any(), "to be Ready"));
     }
-    let outcome = kafka?;
-    // A group the operator has never seen has nothing to protect: its pods are not
-    // processing, so Ready pods are all there is to wait for.
-    let known = outcome.status.as_ref().filter(|s| s.group.is_some())?;
-    if let Some(failure) = &outcome.failure {
-        return Some(Wait {
-            pod: None,
-            what: format!("Kafka to be reachable ({})", failure.reason()),
-            blind: true,
-        });
-    }
-    kafka_unsettled(pods, known)
+    let (_, status) = known?;
+    kafka_unsettled(pods, status)
 }
 
 /// The Kafka half of [`unsettled`].

@@ -314,6 +314,27 @@ fn a_kafka_outage_holds_the_rollout_even_past_the_timeout_with_continue() {
 }
 
 #[test]
+fn pods_unready_while_kafka_is_down_are_no_free_step() {
+    // wc-2 was updated; Kafka goes down and wc-1 stops being Ready with it.
+    let pods = vec![at(0, "r1", true), at(1, "r1", false), at(2, "r2", true)];
+    let mut w = World::new(wc(""), sts(3, 2, HASH), pods, stable(&[0, 1, 2]));
+    w.kafka = Some(KafkaOutcome {
+        status: Some(stable(&[0, 1, 2])),
+        failure: Some(CheckFailure::Kafka(KafkaError::Timeout {
+            bootstrap: "k:9092".into(),
+            operation: "describe group",
+            timeout: Duration::from_secs(5),
+        })),
+        waits: Waits::default(),
+    });
+    let d = w.decide();
+    assert_eq!(d.shape.partition, Some(2));
+    let r = d.rollout.unwrap();
+    assert!(r.waiting_for.unwrap().starts_with("Kafka to be reachable"));
+    assert_eq!(d.progressing.unwrap().reason, "RolloutWaitingForKafka");
+}
+
+#[test]
 fn a_step_timeout_holds_with_an_event_once_or_continues_as_asked() {
     let timed = |action: &str| {
         let mut app = wc(&format!(
