@@ -421,21 +421,22 @@ async fn a_kafka_outage_mid_rollout_holds_it_until_kafka_is_back() {
     let sts = live.ns.api::<StatefulSet>();
     let before = pods_now(&pods, APP).await;
     wipe_on_restart(apps, APP, "400").await;
-    let first = format!("{APP}-2");
+    // Mid-rollout: a pod runs the new spec, others do not yet, and the next step waits
+    // (on the restarted pod being Ready, restoring, or warming up: which one depends on where
+    // the assignor puts the active tasks).
     wait_for(
         apps,
         APP,
-        "the first pod restarted, its state loading",
+        "a step of the rollout waiting with some pods updated",
         ROLLOUT,
         |a| {
             a.status
                 .as_ref()
                 .and_then(|s| s.rollout.as_ref())
                 .is_some_and(|r| {
-                    r.waiting_on.as_deref() == Some(first.as_str())
-                        && r.waiting_for
-                            .as_deref()
-                            .is_some_and(|w| w.contains("restor") || w.contains("warm-up"))
+                    (1..r.replicas).contains(&r.updated_replicas)
+                        && r.waiting_for.is_some()
+                        && r.step != "new revision"
                 })
         },
     )
@@ -454,9 +455,13 @@ async fn a_kafka_outage_mid_rollout_holds_it_until_kafka_is_back() {
         .unwrap()
         .1;
     assert_eq!(reason, "RolloutWaitingForKafka");
-    assert_eq!(partition(&sts.get(APP).await.unwrap()), Some(2));
+    let held_at = partition(&sts.get(APP).await.unwrap()).unwrap_or_default();
+    assert!(
+        held_at >= 1,
+        "the rollout held mid-way, not done: partition {held_at}"
+    );
     let during = pods_now(&pods, APP).await;
-    for o in 0..2 {
+    for o in 0..held_at {
         let n = format!("{APP}-{o}");
         assert_eq!(
             before[&n].1, during[&n].1,

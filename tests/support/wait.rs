@@ -31,6 +31,10 @@ where
         None
     })
     .await;
+    // Managed fields would bury the status a reader of a failed run looks for.
+    if let Some(obj) = last.as_mut() {
+        obj.meta_mut().managed_fields = None;
+    }
     match found {
         Ok(Some(obj)) => obj,
         _ => panic!("timed out after {timeout:?} waiting for {name}: {what}; last seen: {last:#?}"),
@@ -76,6 +80,9 @@ where
         None
     })
     .await;
+    for obj in &mut last {
+        obj.meta_mut().managed_fields = None;
+    }
     match found {
         Ok(Some(items)) => items,
         _ => {
