@@ -1,8 +1,10 @@
 -- Argo CD health check for kstreams.dev/StreamApp (register it in argocd-cm as
 -- resource.customizations.health.kstreams.dev_StreamApp; see docs/operations.md).
 --
---   Suspended    ReconciliationPaused=True (spec.paused: the operator leaves the app alone)
---   Degraded     Degraded=True (a problem outside the spec: missing Secret, unschedulable pods...)
+--   Suspended    ReconciliationPaused=True (spec.paused: the operator leaves the app alone),
+--                or Suspended=True (spec.suspend: 0 instances, state kept)
+--   Degraded     Degraded=True (a problem outside the spec: missing Secret, unschedulable pods...),
+--                or Resetting=False with reason ResetFailed or ResetRefused (spec.reset not done)
 --   Healthy      Ready=True, written for the current metadata.generation
 --   Progressing  anything else: not yet observed, rolling out, scaling, instances not ready
 local hs = { status = "Progressing", message = "Waiting for the operator to report status" }
@@ -33,6 +35,21 @@ local paused = find(conditions, "ReconciliationPaused")
 if paused ~= nil and paused.status == "True" then
   hs.status = "Suspended"
   hs.message = paused.message or "Reconciliation paused"
+  return hs
+end
+
+local suspended = find(conditions, "Suspended")
+if suspended ~= nil and suspended.status == "True" and current(suspended) then
+  hs.status = "Suspended"
+  hs.message = suspended.message or "Suspended"
+  return hs
+end
+
+local resetting = find(conditions, "Resetting")
+if resetting ~= nil and resetting.status == "False" and current(resetting)
+    and (resetting.reason == "ResetFailed" or resetting.reason == "ResetRefused") then
+  hs.status = "Degraded"
+  hs.message = resetting.reason .. ": " .. (resetting.message or "")
   return hs
 end
 

@@ -16,7 +16,7 @@ use integration_tests::process::free_port;
 use integration_tests::{
     Kafka, OperatorProcess, TestNamespace, client, install_crd, operator_binary, unique, wait_for,
 };
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
@@ -1402,6 +1402,39 @@ async fn cluster_mode_install_grants_what_the_operator_needs_and_no_more() {
     .await;
     let app = streamapp("wordcount", &input_topic().await, json!({}));
     app_becomes_ready(&app_ns, app, &operator).await;
+
+    // Without reset.allowStateWipe, a reset that wipes state is refused before its first
+    // step, naming the value, and the app keeps running.
+    let apps = app_ns.api::<StreamApp>();
+    apps.patch(
+        "wordcount",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"reset": {"id": "wipe-1", "inputOffsets": "Keep", "localState": "Wipe"}}})),
+    )
+    .await
+    .expect("asking for a reset");
+    let refused = wait_for(&apps, "wordcount", "the reset refused", LONG, |a| {
+        integration_tests::condition(a, "Resetting").is_some_and(|c| c.1 == "ResetRefused")
+    })
+    .await;
+    let message = integration_tests::condition(&refused, "Resetting")
+        .unwrap()
+        .2;
+    assert!(
+        message.contains("reset.allowStateWipe=true"),
+        "the refusal names the chart value: {message}"
+    );
+    let sts = app_ns
+        .api::<StatefulSet>()
+        .get("wordcount")
+        .await
+        .expect("the app's StatefulSet");
+    assert_eq!(
+        sts.spec.and_then(|s| s.replicas),
+        Some(2),
+        "the app never went down"
+    );
+
     let lease = op_ns
         .api::<Lease>()
         .get(&release.name)
@@ -1422,14 +1455,27 @@ async fn namespaced_mode_install_grants_what_the_operator_needs_where_it_watches
     let other_ns = TestNamespace::new(&client, "chart-ns-other").await;
     let release = Release::install(
         &op_ns.name,
-        &[format!("watchNamespaces={{{}}}", app_ns.name)],
+        &[
+            format!("watchNamespaces={{{}}}", app_ns.name),
+            "reset.allowStateWipe=true".into(),
+        ],
     );
     wait_available(&op_ns, &release.name).await;
 
     let user = release.service_account();
     let mut allowed = APP_RIGHTS.to_vec();
-    allowed.extend([("get", "secrets"), ("get", "storageclasses.storage.k8s.io")]);
-    assert_rights(&user, Some(&app_ns.name), &allowed, NEVER);
+    allowed.extend([
+        ("get", "secrets"),
+        ("get", "storageclasses.storage.k8s.io"),
+        // reset.allowStateWipe: a reset may delete the app's state claims, here only.
+        ("delete", "persistentvolumeclaims"),
+    ]);
+    let never: Vec<(&str, &str)> = NEVER
+        .iter()
+        .copied()
+        .filter(|r| *r != ("delete", "persistentvolumeclaims"))
+        .collect();
+    assert_rights(&user, Some(&app_ns.name), &allowed, &never);
     let mut denied: Vec<(&str, &str)> = APP_RIGHTS.to_vec();
     denied.push(("get", "secrets"));
     assert_rights(&user, Some(&other_ns.name), &[], &denied);

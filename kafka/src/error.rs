@@ -56,6 +56,17 @@ pub enum KafkaError {
         /// What librdkafka rejected.
         detail: String,
     },
+    /// A reset's offsets cannot be committed: the group has members (or is rebalancing), and
+    /// the broker accepts commits from outside a group only while it is Empty.
+    #[error(
+        "consumer group {group} is not empty ({members} members joined): its offsets can be reset only while no instance of the app runs; scale the app to 0 and wait until the group is Empty"
+    )]
+    GroupNotEmpty {
+        /// The group.
+        group: String,
+        /// Members joined when the reset was refused (0 while a rebalance ends).
+        members: usize,
+    },
     /// Any other failure of a request.
     #[error("Kafka at {bootstrap}: {operation} failed: {detail}")]
     Request {
@@ -77,6 +88,7 @@ impl KafkaError {
             KafkaError::NotAuthorized { .. } => "KafkaNotAuthorized",
             KafkaError::Timeout { .. } => "KafkaTimeout",
             KafkaError::InvalidConfig { .. } => "KafkaInvalidConfig",
+            KafkaError::GroupNotEmpty { .. } => "KafkaGroupNotEmpty",
             KafkaError::Request { .. } => "KafkaRequestFailed",
         }
     }

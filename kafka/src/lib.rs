@@ -10,7 +10,8 @@
 //! Layout: `client` talks to the brokers (librdkafka), `check` runs one check through it;
 //! `userdata` and `group` decode what members send, `topics` and `lag` compute from the
 //! offsets, `progress` follows commits across checks, `report` turns one observation into a
-//! status; `status` is the status's shape.
+//! status; `status` is the status's shape; `reset` the pure part of an application reset,
+//! whose broker calls are methods of [`ClientPool`].
 
 mod check;
 mod client;
@@ -20,6 +21,7 @@ pub mod group;
 pub mod lag;
 mod progress;
 mod report;
+pub mod reset;
 pub mod status;
 pub mod topics;
 pub mod userdata;
@@ -31,5 +33,6 @@ pub use connection::{KafkaConnection, SecurityProtocol};
 pub use error::KafkaError;
 pub use progress::{CommitProgress, SourceOffsets};
 pub use report::{AppView, Baseline, Observation, build_status};
+pub use reset::{GroupMembers, OffsetTarget, OffsetsReset, ResetRefusal, reset_marker};
 pub use status::{KafkaProblem, KafkaStatus, ProblemReason};
 pub use wire::DecodeError;

@@ -97,4 +97,14 @@ pub struct RunArgs {
     /// Seconds in-flight reconciles get to finish after SIGTERM.
     #[arg(long, env = "KSTREAMS_SHUTDOWN_TIMEOUT", default_value_t = 20)]
     pub shutdown_timeout: u64,
+    /// Test only: after acting on this reset phase, and before recording it, park the
+    /// reconcile forever, so a test can kill the operator in the window a crash would hit.
+    #[arg(long, hide = true, value_parser = parse_reset_phase)]
+    pub reset_halt_after: Option<crate::crd::ResetPhase>,
+}
+
+/// A reset phase by its name, as `status.reset.phase` spells it.
+fn parse_reset_phase(name: &str) -> Result<crate::crd::ResetPhase, String> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
+        .map_err(|_| format!("{name:?} is not a reset phase"))
 }

@@ -83,12 +83,10 @@ pub async fn run(args: RunArgs) -> Result<(), RuntimeError> {
         member_grace: Duration::from_secs(args.member_grace_seconds),
         stall: Duration::from_secs(args.stall_seconds),
     };
-    let ctx = Arc::new(Context::with_settings(
-        client.clone(),
-        Some(instance.clone()),
-        metrics,
-        kafka,
-    ));
+    let mut context =
+        Context::with_settings(client.clone(), Some(instance.clone()), metrics, kafka);
+    context.reset_halt = args.reset_halt_after;
+    let ctx = Arc::new(context);
     let grace = Duration::from_secs(args.shutdown_timeout);
     if args.leader_election {
         let ns = args

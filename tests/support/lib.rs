@@ -12,6 +12,7 @@ pub mod local_pods;
 pub mod operator;
 pub mod private_kafka;
 pub mod process;
+pub mod reset;
 pub mod seed;
 pub mod wait;
 pub mod zones;

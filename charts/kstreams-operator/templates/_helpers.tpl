@@ -82,9 +82,14 @@ the calls the operator makes; see docs/operations.md.
   verbs: [get, list, watch]
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
-  # patch: volume growth. No delete: the StatefulSet controller deletes claims under a
-  # Delete retention policy, never the operator.
+  # patch: volume growth. delete only with reset.allowStateWipe: a reset with
+  # localState: Wipe deletes the app's own state claims; otherwise the StatefulSet controller
+  # deletes claims under a Delete retention policy, never the operator.
+  {{- if .Values.reset.allowStateWipe }}
+  verbs: [get, list, patch, delete]
+  {{- else }}
   verbs: [get, list, patch]
+  {{- end }}
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]

@@ -15,7 +15,8 @@
 //! what every client runs with (logs, last error, statistics); `idle` slots swept when idle;
 //! `cluster` one cluster's clients (creation, settings, group consumers, event serving);
 //! `requests` the calls made through them (metadata, offsets, groups, configs); `pool` the
-//! pool of clusters.
+//! pool of clusters; `reset` the calls of an application reset, the only ones that write
+//! (offsets through a short-lived consumer of their own, topic deletions).
 
 mod cluster;
 mod config;
@@ -23,6 +24,7 @@ mod context;
 mod idle;
 mod pool;
 mod requests;
+mod reset;
 
 pub(crate) use cluster::ClusterClients;
 pub use config::PoolConfig;

@@ -5,7 +5,7 @@ mod spec;
 mod status;
 
 pub use spec::*;
-pub use status::{RolloutStatus, StreamAppStatus};
+pub use status::{ResetPhase, ResetStatus, ResetStep, RolloutStatus, StreamAppStatus};
 
 use kube::{CustomResourceExt, ResourceExt};
 
@@ -31,6 +31,10 @@ pub mod condition {
     pub const PROCESSING: &str = "Processing";
     /// More instances than the largest subtopology has tasks: some get no active task.
     pub const INSTANCES_IDLE: &str = "InstancesIdle";
+    /// `spec.suspend` is set: the app runs no instances and keeps its state.
+    pub const SUSPENDED: &str = "Suspended";
+    /// A reset from `spec.reset` is under way, or the last one was refused or failed.
+    pub const RESETTING: &str = "Resetting";
 }
 
 impl StreamApp {

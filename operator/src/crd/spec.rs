@@ -44,7 +44,12 @@ use super::status::StreamAppStatus;
         "(has(self.spec.applicationId) ? self.spec.applicationId : self.metadata.name) == (has(oldSelf.spec.applicationId) ? oldSelf.spec.applicationId : oldSelf.metadata.name)"
     )
     .message("spec.applicationId is immutable: changing it starts a new consumer group and abandons the app's state and offsets")
-    .field_path(".spec.applicationId")
+    .field_path(".spec.applicationId"),
+    validation = Rule::new(
+        "!has(self.spec.reset) || self.spec.reset.inputOffsets == 'Keep' || (has(self.spec.topics) && has(self.spec.topics.inputs) && size(self.spec.topics.inputs) > 0)"
+    )
+    .message("a reset that moves input offsets needs the input topics in spec.topics.inputs")
+    .field_path(".spec.reset")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StreamAppSpec {
@@ -131,6 +136,17 @@ pub struct StreamAppSpec {
     /// Stop reconciling the app's Kubernetes objects (they are left as they are).
     #[serde(default)]
     pub paused: bool,
+
+    /// Scale the app to zero instances and keep everything else: state volumes, internal
+    /// topics and committed offsets. `false` brings it back where it stopped.
+    #[serde(default)]
+    pub suspend: bool,
+
+    /// A reset to run once: stop the app, move its input offsets, drop its internal topics
+    /// or local state as asked, and start it again. Changing `id` asks for a new reset; a
+    /// StreamApp created with a reset set does not reset on creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<ResetSpec>,
 }
 
 fn default_replicas() -> i32 {
@@ -447,6 +463,69 @@ impl Default for RolloutSpec {
 
 fn default_step_timeout_seconds() -> i64 {
     1800
+}
+
+/// Where a reset moves the app's committed input offsets.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputOffsets {
+    /// The earliest offset still in each input partition: reprocess everything.
+    Earliest,
+    /// The end of each input partition: skip what has not been processed.
+    Latest,
+    /// The first offset at or after `timestamp` in each input partition.
+    Timestamp,
+    /// Leave the committed offsets where they are (for a reset that only rebuilds state).
+    Keep,
+}
+
+/// What a reset does with the app's changelog and repartition topics.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InternalTopics {
+    /// Leave them.
+    #[default]
+    Keep,
+    /// Delete them; Kafka Streams creates them again, empty, when the app starts.
+    Delete,
+}
+
+/// What a reset does with the instances' local state volumes.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LocalState {
+    /// Leave them.
+    #[default]
+    Keep,
+    /// Delete the state PersistentVolumeClaims; the StatefulSet creates them again, empty.
+    Wipe,
+}
+
+/// A reset of the app's processing position and state, run once per `id`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.inputOffsets == 'Timestamp' ? has(self.timestamp) : !has(self.timestamp)")
+        .message("timestamp is set exactly when inputOffsets is Timestamp"),
+    validation = Rule::new("!(self.inputOffsets in ['Earliest', 'Timestamp']) || (self.internalTopics == 'Delete' && self.localState == 'Wipe') || self.acceptDoubleCounting")
+        .message("rewinding the inputs while keeping the internal topics or the local state counts the replayed records a second time on top of the kept results: set internalTopics: Delete and localState: Wipe, or acceptDoubleCounting: true if that is what you mean")
+)]
+pub struct ResetSpec {
+    /// Names this reset; change it to ask for another. A reset runs once per id.
+    #[schemars(length(min = 1, max = 63))]
+    pub id: String,
+    /// `Earliest`, `Latest`, `Timestamp` or `Keep`.
+    pub input_offsets: InputOffsets,
+    /// With `inputOffsets: Timestamp`, the time to reprocess from (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub timestamp: Option<String>,
+    /// `Keep` (the default) or `Delete` the app's changelog and repartition topics.
+    #[serde(default)]
+    pub internal_topics: InternalTopics,
+    /// `Keep` (the default) or `Wipe` the instances' state volumes.
+    #[serde(default)]
+    pub local_state: LocalState,
+    /// Rewind the inputs although results already computed from them are kept.
+    #[serde(default)]
+    pub accept_double_counting: bool,
 }
 
 /// Interactive queries settings.

@@ -30,6 +30,9 @@ pub struct StreamAppStatus {
     /// the latest spec and the replicas match it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutStatus>,
+    /// The last reset asked for in `spec.reset`: where it stands, or what it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<ResetStatus>,
     /// Ready, Progressing, Degraded, ReconciliationPaused, KafkaReachable,
     /// ChangelogsHealthy, Restoring, Processing and InstancesIdle.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -89,4 +92,93 @@ pub struct RolloutStatus {
     pub timed_out: bool,
     /// One line for `kubectl get`: "2/3 updated, wc-1 restoring".
     pub summary: String,
+}
+
+/// Where a reset stands. Each phase is recorded before the operator acts on it, so a restarted
+/// operator resumes the reset at the phase it was in, and every action is safe to repeat.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetPhase {
+    /// Asked, not started: `spec.paused` is set, or the checks before the first step could
+    /// not reach Kafka yet.
+    Pending,
+    /// The app is scaled to zero; waiting for its pods to be gone.
+    ScalingDown,
+    /// Waiting for the consumer group to have no members.
+    WaitingForEmptyGroup,
+    /// Committing the new input offsets for the app's group.
+    ResettingOffsets,
+    /// Deleting the app's changelog and repartition topics.
+    DeletingTopics,
+    /// Deleting the app's state volumes.
+    WipingState,
+    /// Bringing the app back to its replicas.
+    ScalingUp,
+    /// Done: every step ran once.
+    Done,
+    /// Refused before the first step: nothing was changed.
+    Refused,
+    /// Stopped at a step; the app stays at zero instances until `spec.reset.id` changes or
+    /// `spec.reset` is removed.
+    Failed,
+    /// Taken as already applied: the StreamApp was created with it (or restored without its
+    /// status), so it did not run.
+    Adopted,
+}
+
+impl ResetPhase {
+    /// Whether the reset holds the app at zero instances.
+    pub fn holds_app_down(self) -> bool {
+        matches!(
+            self,
+            Self::ScalingDown
+                | Self::WaitingForEmptyGroup
+                | Self::ResettingOffsets
+                | Self::DeletingTopics
+                | Self::WipingState
+                | Self::Failed
+        )
+    }
+
+    /// Whether the reset is over, one way or another.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Done | Self::Refused | Self::Failed | Self::Adopted
+        )
+    }
+}
+
+/// One step of a reset that is done.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetStep {
+    /// The phase that finished: ScalingDown, WaitingForEmptyGroup, ResettingOffsets,
+    /// DeletingTopics, WipingState or ScalingUp.
+    pub phase: ResetPhase,
+    /// When it finished (RFC 3339).
+    pub at: String,
+    /// What it did, e.g. "6 partitions of 1 topic to Earliest".
+    pub detail: String,
+}
+
+/// The last reset: its id, its phase and the steps done.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetStatus {
+    /// The `spec.reset.id` this is about.
+    pub id: String,
+    /// Where it stands.
+    pub phase: ResetPhase,
+    /// When the first step began (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When it reached Done, Refused or Failed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// The steps done, in order, each once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<ResetStep>,
+    /// Why it was refused or failed, or what the current phase waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }

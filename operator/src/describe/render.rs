@@ -77,6 +77,17 @@ fn header(app: &StreamApp, kafka: Option<&KafkaStatus>) -> String {
         ),
         ("Rollout", rollout),
     ];
+    let reset = status.and_then(|s| s.reset.as_ref()).map(|r| {
+        let steps = r.steps.len();
+        match &r.message {
+            Some(m) => format!("{} {:?} after {steps} steps: {m}", r.id, r.phase),
+            None => format!("{} {:?} after {steps} steps", r.id, r.phase),
+        }
+    });
+    let fields: Vec<(&str, String)> = fields
+        .into_iter()
+        .chain(reset.map(|r| ("Reset", r)))
+        .collect();
     // The longest key, its colon and two spaces, as kubectl describe aligns its fields.
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 3;
     fields
@@ -176,7 +187,11 @@ fn good(c: &Condition) -> bool {
         condition::DEGRADED
         | condition::RESTORING
         | condition::RECONCILIATION_PAUSED
+        | condition::SUSPENDED
         | condition::INSTANCES_IDLE => c.status == "False",
+        condition::RESETTING => {
+            c.status == "False" && !matches!(c.reason.as_str(), "ResetFailed" | "ResetRefused")
+        }
         // Ready, KafkaReachable, ChangelogsHealthy, Processing and any type this version does
         // not know: positive polarity, the Kubernetes convention.
         _ => c.status == "True",

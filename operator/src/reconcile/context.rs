@@ -9,6 +9,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use super::kafka::{KafkaChecks, KafkaSettings};
+use crate::crd::ResetPhase;
 use crate::metrics::Metrics;
 use crate::resources::FIELD_MANAGER;
 
@@ -22,6 +23,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The Kafka step: shared clients per Kafka cluster, and each app's last check.
     pub kafka: KafkaChecks,
+    /// Test only (`--reset-halt-after`): the reset phase after whose action a reconcile parks.
+    pub reset_halt: Option<ResetPhase>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -58,6 +61,7 @@ impl Context {
             client,
             metrics,
             kafka: KafkaChecks::new(kafka),
+            reset_halt: None,
             failures: Mutex::new(HashMap::new()),
         }
     }

@@ -299,6 +299,11 @@ impl KafkaChecks {
         self.settings.refresh
     }
 
+    /// The shared clients, for the reset's Kafka steps.
+    pub fn pool(&self) -> &ClientPool {
+        &self.pool
+    }
+
     /// The settings the step runs with.
     pub fn settings(&self) -> &KafkaSettings {
         &self.settings
@@ -446,7 +451,10 @@ pub fn app_view(app: &StreamApp, pods: Vec<String>) -> AppView {
 }
 
 /// The connection settings of `app`, with credentials read from its Secrets.
-async fn connection(client: &Client, app: &StreamApp) -> Result<KafkaConnection, CredentialsError> {
+pub async fn connection(
+    client: &Client,
+    app: &StreamApp,
+) -> Result<KafkaConnection, CredentialsError> {
     let kafka = &app.spec.kafka;
     let mut conn = KafkaConnection::plaintext(kafka.bootstrap_servers.clone());
     conn.security_protocol = Some(kafka.security_protocol());

@@ -3,12 +3,15 @@
 //! 1. `observe`: read the app's StatefulSet, pods, budget and referenced objects (I/O);
 //! 2. `kafka`: check the app's Kafka side when due (`pods` says when the pods changed), else
 //!    reuse the last check (I/O, bounded);
-//! 3. `decide`: the StatefulSet's shape (replicas, update partition) and the disruption
-//!    budget from the spec and what the first two stages saw (pure);
-//! 4. build: every child from the spec and the decision (pure, `resources`);
-//! 5. `apply`: server-side apply of the children, growing the volumes first if asked (I/O);
-//! 6. `judge`: problems and every condition's verdict (pure);
-//! 7. `report`: the status, written only when it changed, and Events on transitions (I/O).
+//! 3. `reset`: one step of a reset asked in `spec.reset` (I/O), and with `spec.suspend` the
+//!    `hold` that keeps the app at zero instances (pure);
+//! 4. `decide`: the StatefulSet's shape (replicas, update partition) and the disruption
+//!    budget from the spec and what the stages before saw (pure);
+//! 5. build: every child from the spec and the decision (pure, `resources`);
+//! 6. `apply`: server-side apply of the children, growing the volumes first if asked (I/O);
+//! 7. `judge`: problems and every condition's verdict (pure);
+//! 8. `report`: the status, written only when it changed, and Events on transitions (I/O);
+//!    a reset's Events only once the status recording its step is written.
 //!
 //! `context` is what all reconciles share.
 
@@ -17,12 +20,14 @@ pub mod context;
 pub mod decide;
 #[cfg(test)]
 mod fixtures;
+pub mod hold;
 pub mod idle;
 pub mod judge;
 pub mod kafka;
 pub mod observe;
 pub mod pods;
 pub mod report;
+pub mod reset;
 pub mod verdict;
 mod volumes;
 
@@ -36,7 +41,7 @@ use tracing::{debug, warn};
 use self::context::Context;
 use self::judge::Problem;
 use self::pods::PodsSeen;
-use crate::crd::StreamApp;
+use crate::crd::{StreamApp, condition};
 use crate::error::{Error, Result};
 use crate::resources::children::{children, template_hash};
 
@@ -83,12 +88,15 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         .await;
 
     let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let reset = reset::advance(ctx, app, &observed, now.0).await;
+    let hold = hold::of(app, reset::recorded(app), reset.status.as_ref());
     let decision = decide::decide(&decide::Facts {
         app,
         observed: &observed,
         template_hash: &template_hash(app),
         kafka: kafka.as_ref(),
         now: now.0,
+        hold: hold.as_ref(),
     });
     let built = children(app, &decision.shape, &decision.budget);
 
@@ -119,13 +127,19 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         .unwrap_or_default();
     // A grace or stall limit reached changes the verdict: look again right then.
     let expiry = kafka.as_ref().and_then(|k| k.waits.next_expiry(settings));
-    let verdicts = judge::verdicts(
+    let mut verdicts = judge::verdicts(
         app,
         &observed,
         &problems,
         &kafka_verdicts,
         decision.progressing.as_ref(),
     );
+    if let Some(h) = &hold
+        && let Some(ready) = verdicts.iter_mut().find(|v| v.type_ == condition::READY)
+    {
+        *ready = h.ready();
+    }
+    verdicts.extend(hold::verdicts(app, reset.status.as_ref()));
 
     let status = report::status(
         app,
@@ -133,6 +147,7 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         &verdicts,
         kafka.and_then(|k| k.status),
         decision.rollout.clone(),
+        reset.status.clone(),
         &now,
     );
     report::publish_transitions(ctx, app, &verdicts).await;
@@ -140,11 +155,20 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
     for n in decision.notices.iter().filter(|_| !app.spec.paused) {
         report::publish(ctx, app, n.type_, n.reason, n.note.clone()).await;
     }
+    if let (Some(halt), Some(finished)) = (ctx.reset_halt, reset.finished)
+        && halt == finished
+    {
+        warn!(phase = ?finished, "reset halted after {finished:?} (--reset-halt-after): parked before recording it");
+        std::future::pending::<()>().await;
+    }
     let status_written = if report::needs_write(app.status.as_ref(), &status) {
         Some(report::write_status(ctx, &ns, app, &status).await?)
     } else {
         None
     };
+    for n in &reset.notices {
+        report::publish(ctx, app, n.type_, n.reason, n.note.clone()).await;
+    }
 
     let mut next = if problems.is_empty() { RESYNC } else { RECHECK };
     let step_waits = decision
@@ -158,6 +182,7 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         .into_iter()
         .chain(expiry)
         .chain(decision.next_look)
+        .chain(reset.next_look)
         .chain(stepping)
     {
         next = next.min(soon);

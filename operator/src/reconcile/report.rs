@@ -13,7 +13,7 @@ use super::context::Context;
 use super::judge::{ProcessingReason, Verdict};
 use super::kafka::STATUS_HEARTBEAT;
 use super::observe::Observed;
-use crate::crd::{RolloutStatus, StreamApp, StreamAppStatus, condition};
+use crate::crd::{ResetStatus, RolloutStatus, StreamApp, StreamAppStatus, condition};
 use crate::error::{Result, kube_err};
 use crate::resources::{FIELD_MANAGER, selector_string};
 
@@ -25,6 +25,7 @@ pub fn status(
     verdicts: &[Verdict],
     kafka: Option<KafkaStatus>,
     rollout: Option<RolloutStatus>,
+    reset: Option<ResetStatus>,
     now: &Time,
 ) -> StreamAppStatus {
     let old = app.status.as_ref();
@@ -60,6 +61,7 @@ pub fn status(
         application_id: Some(app.application_id()),
         kafka,
         rollout,
+        reset,
         conditions,
     }
 }
@@ -196,9 +198,9 @@ mod tests {
         let mut app = app(APP);
         let observed = sts(2, 2);
         let v = verdicts(&app, &observed, &[], &[], None);
-        let first = status(&app, &observed, &v, None, None, &Time(chrono_like(1)));
+        let first = status(&app, &observed, &v, None, None, None, &Time(chrono_like(1)));
         app.status = Some(first.clone());
-        let second = status(&app, &observed, &v, None, None, &Time(chrono_like(2)));
+        let second = status(&app, &observed, &v, None, None, None, &Time(chrono_like(2)));
         assert_eq!(first, second);
         assert!(
             first

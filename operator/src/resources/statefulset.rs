@@ -47,6 +47,9 @@ pub struct Shape {
     /// `rollingUpdate.partition`: only ordinals at or above it are updated; `None` leaves
     /// the StatefulSet controller to update every pod by itself.
     pub partition: Option<i32>,
+    /// Held at zero by `spec.suspend` or a reset: the volumes stay whatever
+    /// `spec.state.retention.whenScaled` says, since the app comes back to them.
+    pub held: bool,
 }
 
 impl Shape {
@@ -55,6 +58,7 @@ impl Shape {
         Self {
             replicas: app.spec.replicas,
             partition: None,
+            held: false,
         }
     }
 }
@@ -104,7 +108,11 @@ pub fn statefulset(app: &StreamApp, config_hash: &str, shape: &Shape) -> Statefu
             persistent_volume_claim_retention_policy: Some(
                 StatefulSetPersistentVolumeClaimRetentionPolicy {
                     when_deleted: Some(retention(spec.state.retention.when_deleted)),
-                    when_scaled: Some(retention(spec.state.retention.when_scaled)),
+                    when_scaled: Some(if shape.held {
+                        retention(RetentionPolicy::Retain)
+                    } else {
+                        retention(spec.state.retention.when_scaled)
+                    }),
                 },
             ),
             volume_claim_templates: Some(vec![state_claim(app)]),
@@ -315,4 +323,30 @@ fn zone_spread(app: &StreamApp) -> Option<Vec<TopologySpreadConstraint>> {
         label_selector: Some(own_pods(app)),
         ..TopologySpreadConstraint::default()
     }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::testing::app;
+
+    #[test]
+    fn an_app_held_at_zero_keeps_its_volumes_whatever_when_scaled_says() {
+        let app = app(
+            "apiVersion: kstreams.dev/v1alpha1\nkind: StreamApp\nmetadata: {name: wc}\nspec: {image: wc:1, replicas: 3, kafka: {bootstrapServers: 'k:9092'}, state: {retention: {whenScaled: Delete}}}",
+        );
+        let policy = |held: bool| {
+            let shape = Shape {
+                replicas: if held { 0 } else { 3 },
+                partition: None,
+                held,
+            };
+            statefulset(&app, "h", &shape)
+                .spec
+                .and_then(|s| s.persistent_volume_claim_retention_policy)
+                .and_then(|p| p.when_scaled)
+        };
+        assert_eq!(policy(false).as_deref(), Some("Delete"));
+        assert_eq!(policy(true).as_deref(), Some("Retain"));
+    }
 }

@@ -2,11 +2,14 @@
 //! (replicas and update partition), the disruption budget, where a rollout or scale-down
 //! stands, and the Events its transitions deserve.
 //!
-//! Precedence, highest first; the reset and suspend features slot in above the rollout:
+//! Precedence, highest first:
 //! 1. `spec.paused`: nothing is applied, so nothing is decided;
-//! 2. a rollout: a new pod template reaches the pods one at a time (`rollout`), and a
+//! 2. a hold (`super::hold`): a reset between its first and last step, or `spec.suspend`,
+//!    keeps the app at zero instances; a rollout asked meanwhile reaches every pod at once
+//!    when they start again, and a reset resumes no rollout step;
+//! 3. a rollout: a new pod template reaches the pods one at a time (`rollout`), and a
 //!    scale-down waits for it;
-//! 3. scaling: up at once (the new pods start as warm-up replicas), down one instance at a
+//! 4. scaling: up at once (the new pods start as warm-up replicas), down one instance at a
 //!    time once the app has settled (`scaling`).
 //!
 //! Each step waits for the app to settle (`settled`): a step never starts while another
@@ -26,6 +29,7 @@ use kube::runtime::events::EventType;
 
 use self::rollout::Progress;
 use self::settled::{Wait, ordinal, unsettled};
+use super::hold::Hold;
 use super::kafka::KafkaOutcome;
 use super::observe::Observed;
 use super::verdict::Verdict;
@@ -47,6 +51,8 @@ pub struct Facts<'a> {
     pub kafka: Option<&'a KafkaOutcome>,
     /// Now.
     pub now: Timestamp,
+    /// What holds the app at zero instances, if anything.
+    pub hold: Option<&'a Hold>,
 }
 
 /// An Event to publish.
@@ -99,12 +105,28 @@ pub fn decide(facts: &Facts) -> Decision {
     let (budget, mut notices, budget_expiry) =
         disruption::budget(facts, restoring.as_deref(), timeout);
 
+    if let Some(hold) = facts.hold {
+        return Decision {
+            shape: Shape {
+                replicas: 0,
+                partition: restore_aware(app).then_some(0),
+                held: true,
+            },
+            budget,
+            rollout: None,
+            progressing: Some(hold.progressing()),
+            notices,
+            next_look: budget_expiry,
+        };
+    }
+
     let Some(sts) = &facts.observed.statefulset else {
         // A new app: every pod starts at once, at the only revision there is.
         return Decision {
             shape: Shape {
                 replicas: app.spec.replicas,
                 partition: restore_aware(app).then_some(0),
+                held: false,
             },
             budget,
             rollout: None,
@@ -266,6 +288,7 @@ pub fn decide(facts: &Facts) -> Decision {
         shape: Shape {
             replicas,
             partition,
+            held: false,
         },
         budget,
         rollout: rollout_status,

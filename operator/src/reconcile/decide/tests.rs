@@ -136,6 +136,7 @@ struct World {
     observed: Observed,
     kafka: Option<KafkaOutcome>,
     now: Timestamp,
+    hold: Option<Hold>,
 }
 
 impl World {
@@ -149,6 +150,7 @@ impl World {
             },
             kafka: Some(ok(kafka)),
             now: t(0),
+            hold: None,
         }
     }
 
@@ -159,6 +161,7 @@ impl World {
             template_hash: HASH,
             kafka: self.kafka.as_ref(),
             now: self.now,
+            hold: self.hold.as_ref(),
         })
     }
 
@@ -516,4 +519,28 @@ impl Tap for StreamApp {
         f(&mut self);
         self
     }
+}
+
+#[test]
+fn a_hold_stops_every_pod_mid_rollout_and_keeps_the_volumes() {
+    // Mid-rollout (wc-2 updated, the step waiting), a suspend takes the app to zero at once:
+    // no step waits, and the partition opens so the pods start at the latest spec.
+    let mut w = World::new(
+        wc(""),
+        sts(3, 2, HASH),
+        vec![at(0, "r1", true), at(1, "r1", true), at(2, "r2", false)],
+        stable(&[0, 1]),
+    );
+    w.hold = Some(Hold::Suspended);
+    let d = w.decide();
+    assert_eq!(
+        d.shape,
+        Shape {
+            replicas: 0,
+            partition: Some(0),
+            held: true
+        }
+    );
+    assert_eq!(d.rollout, None);
+    assert_eq!(d.progressing.unwrap().reason, "Suspended");
 }
