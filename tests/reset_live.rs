@@ -9,7 +9,7 @@ use integration_tests::reset::{
     APP, CountReader, LONG, ResetWorld, committed, counts, detail, ends, produce, steps, watermarks,
 };
 use integration_tests::{Operator, OperatorProcess, client, condition, wait_for};
-use kstreams_operator::crd::{ResetPhase, StreamApp};
+use kstreams_operator::crd::ResetPhase;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 
@@ -109,12 +109,14 @@ async fn a_reset_to_earliest_recounts_from_scratch_once_and_never_again() {
         .await
         .expect("re-applying the same spec");
     drop(operator);
-    let checked = last_checked(&w.apps.get(APP).await.unwrap());
-    let _operator = Operator::start(&client, &w.ns.name).await;
-    let again = wait_for(&w.apps, APP, "reconciled by the new operator", LONG, |a| {
-        last_checked(a) != checked
+    let operator = Operator::start(&client, &w.ns.name).await;
+    // Two finished reconciles: the first one after the start, and one more after whatever it
+    // wrote (a status, Events) came back through the watches.
+    wait_until("the new operator reconciled twice", || {
+        operator.ctx.metrics.reconciles("success") >= 2
     })
     .await;
+    let again = w.apps.get(APP).await.unwrap();
     assert_eq!(
         again.status.as_ref().and_then(|s| s.reset.clone()),
         done.status.as_ref().and_then(|s| s.reset.clone())
@@ -220,6 +222,12 @@ async fn an_operator_killed_after_each_step_finishes_the_reset_exactly_once() {
     for (i, phase) in ALL_STEPS.iter().enumerate() {
         let line = format!("reset halted after {phase:?}");
         wait_log(&op, &line).await;
+        let recorded = w.apps.get(APP).await.unwrap().status.and_then(|s| s.reset);
+        assert_eq!(
+            recorded.map(|r| r.phase),
+            Some(*phase),
+            "acted on, not yet recorded as done"
+        );
         if *phase == ResetPhase::ResettingOffsets {
             // Committed, not yet recorded: the targets, each with the reset's marker.
             let at = committed(&w.kafka.bootstrap, &w.app_id, &w.input);
@@ -293,6 +301,15 @@ async fn a_reset_that_would_double_count_or_names_a_missing_topic_is_refused() {
             .is_some_and(|s| s.observed_generation.is_some())
     })
     .await;
+    let deadline = tokio::time::Instant::now() + LONG;
+    let claims = loop {
+        let claims = w.claim_uids().await;
+        if claims.len() == 2 {
+            break claims;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "claims: {claims:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     w.patch_spec(serde_json::json!({"reset": {
         "id": "m1", "inputOffsets": "Earliest", "acceptDoubleCounting": true
     }}))
@@ -316,6 +333,7 @@ async fn a_reset_that_would_double_count_or_names_a_missing_topic_is_refused() {
         Some(2),
         "the app never went down"
     );
+    assert_eq!(w.claim_uids().await, claims, "no volume touched");
     let events = w
         .reset_events_through(&refused.uid().unwrap(), "ResetRefused")
         .await;
@@ -330,12 +348,13 @@ fn ends_zero(w: &ResetWorld) -> std::collections::BTreeMap<i32, i64> {
         .collect()
 }
 
-fn last_checked(app: &StreamApp) -> String {
-    app.status
-        .as_ref()
-        .and_then(|s| s.kafka.as_ref())
-        .map(|k| k.last_checked.clone())
-        .unwrap_or_default()
+/// Polls `done` until it holds, failing after [`LONG`].
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + LONG;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn wait_gone(w: &ResetWorld) {

@@ -325,7 +325,18 @@ async fn a_step_past_its_timeout_holds_with_an_event_and_a_reverted_spec_restart
     let before = pods_now(&pods, APP).await;
     let original = apps.get(APP).await.unwrap();
 
-    wipe_on_restart(apps, APP, "400").await;
+    // The restarted pod comes up slowly (Kafka Streams starts 40 s late, well past the 15 s
+    // step timeout), so the step after it times out whatever the assignor does with its
+    // tasks: a fast restore or a caught-up warm-up could otherwise settle within the timeout.
+    let env = with_env(
+        &original,
+        &[
+            ("WORDCOUNT_WIPE_STATE", "true"),
+            ("WORDCOUNT_RESTORE_DELAY_MS", "400"),
+            ("WORDCOUNT_START_DELAY_MS", "40000"),
+        ],
+    );
+    patch_spec(apps, APP, serde_json::json!({ "env": env })).await;
     let step = format!("update {APP}-1");
     let held = wait_for(
         apps,

@@ -92,6 +92,13 @@ impl Metrics {
         );
     }
 
+    /// Reconciles finished so far that ended in `result` ("success" or "error").
+    pub fn reconciles(&self, result: &'static str) -> u64 {
+        self.reconciles
+            .get_or_create(&ResultLabels { result })
+            .get()
+    }
+
     /// Records a finished reconcile.
     pub fn reconciled(&self, took: Duration, error: Option<&'static str>) {
         self.reconcile_duration.observe(took.as_secs_f64());
