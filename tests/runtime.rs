@@ -231,7 +231,9 @@ async fn sigterm_mid_reconcile_exits_cleanly_within_the_bound() {
                     "KafkaReachable",
                     "ChangelogsHealthy",
                     "Restoring",
-                    "Processing"
+                    "Processing",
+                    "Suspended",
+                    "Resetting"
                 ]
             );
         }
