@@ -2,14 +2,14 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup demo test up down status lint unit integration crd tools bench-reconcile bench-recovery deploy-manifests image
+.PHONY: setup demo test up down status lint unit integration test-kafka-compat crd tools bench-reconcile bench-recovery deploy-manifests image
 
 ## Check the toolchains and install the missing Debian packages, before anything builds; fails
 ## within seconds naming what is missing. Everything that builds depends on it.
 setup:
 	e2e/setup.sh
 
-demo lint unit integration up tools: setup
+demo lint unit integration test-kafka-compat up tools: setup
 
 ## Bring up the local cluster and Kafka, the CRD, the operator and the stand-in kubelet, run the
 ## word-count example as 2 real Kafka Streams members fed by a generator, print it Ready.
@@ -24,11 +24,25 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test -p kstreams-operator -p kstreams-kafka -p kstreams-standin
+	$(CARGO) test -p kstreams-operator -p kstreams-kafka -p kstreams-kafka-codegen -p kstreams-standin
 
 integration:
 	$(CARGO) build -p kstreams-operator -p integration-tests --tests --bins
 	e2e/with-stack.sh $(CARGO) test -p integration-tests -- --test-threads=4
+
+## The Kafka-side integration tests against the older supported broker, Apache Kafka 4.3.1
+## (the example app stays on Kafka Streams 4.4.0). A running broker of another version is
+## refused, not reused: `make down` first.
+KAFKA_COMPAT_VERSION := 4.3.1
+KAFKA_COMPAT_TESTS := kafka_check kafka_insight kafka_reset kafka_security kafka_outage
+test-kafka-compat:
+	KAFKA_VERSION=$(KAFKA_COMPAT_VERSION) e2e/tools.sh kafka
+	@s=$$(KAFKA_VERSION=$(KAFKA_COMPAT_VERSION) e2e/kafka.sh status 2>/dev/null) || s=; \
+	case $$s in ""|*"Apache Kafka $(KAFKA_COMPAT_VERSION))"*) ;; \
+	  *) echo "error: $$s; test-kafka-compat needs $(KAFKA_COMPAT_VERSION): make down first" >&2; exit 1 ;; esac
+	$(CARGO) build -p kstreams-operator -p integration-tests --tests --bins
+	KAFKA_VERSION=$(KAFKA_COMPAT_VERSION) e2e/with-stack.sh $(CARGO) test -p integration-tests \
+	  $(addprefix --test ,$(KAFKA_COMPAT_TESTS)) -- --test-threads=4
 
 ## Start / stop / inspect the local Kubernetes control plane and Kafka broker (down and status
 ## also cover the operator and the stand-in kubelet that `make demo` starts).

@@ -13,19 +13,34 @@ SECURE_PORT=${KSO_KAFKA_SECURE_PORT:-}
 SCRAM_USERS=${KSO_KAFKA_SCRAM_USERS:-}
 DIR=$KSO_STATE/kafka
 LIBS=$KSO_CACHE/kafka-$KAFKA_VERSION/libs
+# The Kafka version that formatted $DIR/data and runs on it. The state dir is one per stack, not
+# per version: a broker refuses storage that a newer version formatted, and on storage an older
+# one formatted it would run at the old metadata version, so switching KAFKA_VERSION needs a
+# `down` first. State from before this file existed was made by 4.3.1.
+VERSION_FILE=$DIR/kafka-version
+state_version() { cat "$VERSION_FILE" 2>/dev/null || echo 4.3.1; }
 
 kafka_java() { java -cp "$LIBS/*" -Dlog4j2.configurationFile="$DIR/log4j2.properties" "$@"; }
 
-# Asks the broker for its metadata with Kafka's own admin tool: the readiness proof.
+# Asks the broker for its metadata with Kafka's own admin tool: the readiness proof. Uses the
+# running broker's own jars when cached, so `status` works whatever KAFKA_VERSION says.
 answers_metadata() {
-  kafka_java org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+  local libs=$KSO_CACHE/kafka-$(state_version)/libs
+  [[ -d $libs ]] || libs=$LIBS
+  java -cp "$libs/*" -Dlog4j2.configurationFile="$DIR/log4j2.properties" \
+    org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
     2>/dev/null | grep -q "127.0.0.1:$KAFKA_PORT"
 }
 
 up() {
   if running kafka; then
-    log "kafka already running on 127.0.0.1:$KAFKA_PORT"
+    [[ $(state_version) == "$KAFKA_VERSION" ]] ||
+      die "kafka $(state_version) is running on 127.0.0.1:$KAFKA_PORT, not $KAFKA_VERSION: stop it first (e2e/kafka.sh down)"
+    log "kafka $KAFKA_VERSION already running on 127.0.0.1:$KAFKA_PORT"
     return 0
+  fi
+  if [[ -f $DIR/data/meta.properties && $(state_version) != "$KAFKA_VERSION" ]]; then
+    die "kafka: $DIR/data was formatted by kafka $(state_version), not $KAFKA_VERSION: e2e/kafka.sh down deletes it"
   fi
   "$E2E_DIR/tools.sh" kafka
   for p in "$KAFKA_PORT" "$CONTROLLER_PORT" $SECURE_PORT; do
@@ -77,8 +92,14 @@ PROPS
   if [[ ! -f $DIR/data/meta.properties ]]; then
     local id
     id=$(kafka_java kafka.tools.StorageTool random-uuid)
+    # The streams rebalance protocol (KIP-1071, group.protocol=streams) needs the feature
+    # streams.version=1 (the default of 4.3 and 4.4 at their latest metadata version; set
+    # explicitly so a different default cannot silently turn it off) and "streams" in
+    # group.coordinator.rebalance.protocols (the default of both; that setting is deprecated).
     kafka_java kafka.tools.StorageTool format --standalone -t "$id" -c "$DIR/server.properties" \
-      "${scram[@]}" >"$DIR/format.log" 2>&1 || die "kafka: formatting storage failed; see $DIR/format.log"
+      --feature streams.version=1 "${scram[@]}" >"$DIR/format.log" 2>&1 ||
+      die "kafka: formatting storage failed; see $DIR/format.log"
+    echo "$KAFKA_VERSION" >"$VERSION_FILE"
   fi
   log "starting kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (log: $DIR/kafka.log)"
   start_daemon kafka "$DIR/kafka.log" java -Xms256m -Xmx768m -XX:+UseSerialGC -cp "$LIBS/*" \
@@ -145,6 +166,12 @@ case ${1:-} in
       --create --if-not-exists --topic "$2" --partitions "${3:-3}" --replication-factor 1 >/dev/null
     ;;
   status)
-    if running kafka && answers_metadata; then echo "kafka: running on 127.0.0.1:$KAFKA_PORT"; else echo "kafka: down"; exit 1; fi ;;
+    if running kafka && answers_metadata; then
+      echo "kafka: running on 127.0.0.1:$KAFKA_PORT (Apache Kafka $(state_version))"
+    else
+      echo "kafka: down"
+      exit 1
+    fi
+    ;;
   *) die "usage: $0 up|down|stop|env|status|topic NAME [PARTITIONS]" ;;
 esac

@@ -7,7 +7,10 @@ STAGING_VERSION=v0.36.3
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.22.0
 KUBECONFORM_VERSION=v0.8.0
-KAFKA_VERSION=4.3.1
+# The broker's (and its tools') version; KAFKA_VERSION=4.3.1 runs the older supported one
+# (`make test-kafka-compat`). Each version has its own cache dir (kafka-$KAFKA_VERSION).
+KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
+export KAFKA_VERSION
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$E2E_DIR/.." && pwd)

@@ -89,7 +89,7 @@ fetch_kafka() {
   </dependencies>
 </project>
 POM
-  timed kafka mvn -B -q -f "$pom" -Dmaven.repo.local="$KSO_CACHE/m2" \
+  timed "kafka-$KAFKA_VERSION" mvn -B -q -f "$pom" -Dmaven.repo.local="$KSO_CACHE/m2" \
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out/libs"
   touch "$out/.complete"
 }

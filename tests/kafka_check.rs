@@ -5,11 +5,11 @@
 //! `kafka/tests/fixtures/`, which the decoder unit tests read.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use integration_tests::Kafka;
+use integration_tests::jvm_app::{AppInstance, produce, wait_status};
 use integration_tests::kafka::consumer_group_lags;
 use integration_tests::local_pods::example_jar;
 use kstreams_kafka::status::PodKafkaStatus;
@@ -18,182 +18,16 @@ use kstreams_kafka::userdata::{
     decode_consumer_subscription, decode_subscription_info,
 };
 use kstreams_kafka::{
-    AppView, Baseline, ClientPool, KafkaConnection, KafkaStatus, PoolConfig, ProblemReason, check,
+    AppView, ClientPool, KafkaConnection, KafkaStatus, PoolConfig, ProblemReason, check,
 };
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::process::{Child, Command};
 
 const PODS: [&str; 2] = ["wc-0", "wc-1"];
 const PARTITIONS: i32 = 3;
 /// A JVM start plus a Kafka Streams join and rebalance, on a busy 2-core machine.
 const STARTUP: Duration = Duration::from_secs(180);
 const SETTLE: Duration = Duration::from_secs(60);
-
-/// One instance of the example app; killed (and its state removed) when dropped.
-struct AppInstance {
-    pod: String,
-    child: Child,
-    log: PathBuf,
-    state: PathBuf,
-}
-
-impl AppInstance {
-    fn start(
-        jar: &Path,
-        pod: &str,
-        app_id: &str,
-        bootstrap: &str,
-        input: &str,
-        output: &str,
-    ) -> Self {
-        let dir = std::env::temp_dir().join(integration_tests::unique(&format!("kcheck-{pod}")));
-        let state = dir.join("state");
-        std::fs::create_dir_all(&state).expect("state dir");
-        let log = dir.join("app.log");
-        let out = std::fs::File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = Command::new("java")
-            .arg("-Xmx256m")
-            .arg("-jar")
-            .arg(jar)
-            .env("KAFKA_STREAMS_CONFIG_FILE", dir.join("absent.properties"))
-            .env("KAFKA_STREAMS_APPLICATION_ID", app_id)
-            .env("KAFKA_STREAMS_BOOTSTRAP_SERVERS", bootstrap)
-            .env("KAFKA_STREAMS_STATE_DIR", &state)
-            .env("KAFKA_STREAMS_CLIENT_ID", pod)
-            .env("KAFKA_STREAMS_NUM_STANDBY_REPLICAS", "1")
-            .env("KAFKA_STREAMS_COMMIT_INTERVAL_MS", "500")
-            .env("WORDCOUNT_INPUT_TOPIC", input)
-            .env("WORDCOUNT_OUTPUT_TOPIC", output)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting java for {pod}: {e}"));
-        Self {
-            pod: pod.to_string(),
-            child,
-            log,
-            state: dir,
-        }
-    }
-
-    /// SIGTERM and wait for a clean close (it commits offsets).
-    async fn stop(&mut self) {
-        if let Some(pid) = self.child.id() {
-            // SAFETY: plain kill(2) on our own child's pid.
-            #[allow(unsafe_code)]
-            unsafe {
-                libc::kill(pid as i32, libc::SIGTERM)
-            };
-        }
-        let status = tokio::time::timeout(Duration::from_secs(90), self.child.wait())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "{} did not stop within 90s; log: {}",
-                    self.pod,
-                    self.log.display()
-                )
-            })
-            .expect("waiting for the app");
-        // The JVM exits with 128 + SIGTERM after its shutdown hook closed the app.
-        assert!(
-            status.success() || status.code() == Some(143),
-            "{} exited with {status}; log: {}",
-            self.pod,
-            self.log.display()
-        );
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        assert!(
-            log.contains("-> NOT_RUNNING"),
-            "{} did not close cleanly:\n{}",
-            self.pod,
-            self.log_tail()
-        );
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
-}
-
-impl Drop for AppInstance {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.state);
-        }
-    }
-}
-
-/// Refreshes until `cond` holds; panics with the last status (and app logs) at the deadline.
-async fn wait_status(
-    pool: &ClientPool,
-    conn: &KafkaConnection,
-    view: &AppView,
-    apps: &[&AppInstance],
-    what: &str,
-    timeout: Duration,
-    cond: impl Fn(&KafkaStatus) -> bool,
-) -> KafkaStatus {
-    let deadline = Instant::now() + timeout;
-    // Polling cadence of the condition below, not a wait for time to pass.
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    // The test started the app itself, in a group that did not exist before: it witnessed
-    // the members join, as the operator does when it sees an app from its creation.
-    let mut baseline = Baseline::default();
-    loop {
-        tick.tick().await;
-        let last = match check(pool, conn, view, Some(&baseline)).await {
-            Ok(c) if cond(&c.status) => return c.status,
-            Ok(c) => {
-                baseline = c.baseline;
-                Ok(c.status)
-            }
-            Err(e) => Err(e),
-        };
-        if Instant::now() > deadline {
-            let logs: Vec<String> = apps
-                .iter()
-                .map(|a| format!("--- {} ({}):\n{}", a.pod, a.log.display(), a.log_tail()))
-                .collect();
-            panic!(
-                "timed out after {timeout:?} waiting for: {what}\nlast: {last:#?}\n{}",
-                logs.join("\n")
-            );
-        }
-    }
-}
-
-/// Produces `n` lines to every partition of `topic`.
-async fn produce(bootstrap: &str, topic: &str, n: usize) {
-    let producer: FutureProducer = Kafka::config(bootstrap)
-        .set("linger.ms", "0")
-        .create()
-        .expect("producer");
-    for p in 0..PARTITIONS {
-        for i in 0..n {
-            let line = format!("line {i} of partition {p} the quick brown fox");
-            let key = format!("k{p}-{i}");
-            producer
-                .send(
-                    FutureRecord::to(topic)
-                        .partition(p)
-                        .key(&key)
-                        .payload(&line),
-                    Duration::from_secs(10),
-                )
-                .await
-                .unwrap_or_else(|(e, _)| panic!("producing to {topic}-{p}: {e}"));
-        }
-    }
-}
 
 /// The raw member data of `group`, by client id, read with plain rdkafka.
 fn raw_members(bootstrap: &str, group: &str) -> BTreeMap<String, (Vec<u8>, Vec<u8>)> {
@@ -291,8 +125,9 @@ async fn checks_a_real_word_count_app() {
         input_topics: vec![input.clone()],
         pods: PODS.iter().map(|p| p.to_string()).collect(),
         acceptable_recovery_lag: 10_000,
+        streams_protocol: false,
     };
-    produce(&kafka.bootstrap, &input, 20).await;
+    produce(&kafka.bootstrap, &input, PARTITIONS, 20).await;
 
     let jar = example_jar();
     let mut apps: Vec<AppInstance> = PODS
@@ -409,7 +244,7 @@ async fn checks_a_real_word_count_app() {
     for a in &mut apps {
         a.stop().await;
     }
-    produce(&kafka.bootstrap, &input, 7).await;
+    produce(&kafka.bootstrap, &input, PARTITIONS, 7).await;
     let refs: Vec<&AppInstance> = apps.iter().collect();
     let s = wait_status(
         &pool,
@@ -522,6 +357,7 @@ async fn a_missing_group_is_a_status_not_an_error() {
         input_topics: vec![format!("{}.absent", kafka.prefix)],
         pods: vec!["p-0".into()],
         acceptable_recovery_lag: 10_000,
+        streams_protocol: false,
     };
     let s = check(&pool, &conn, &view, None)
         .await
@@ -548,6 +384,7 @@ async fn an_unreachable_cluster_is_a_bounded_error_naming_it() {
         input_topics: vec![],
         pods: vec![],
         acceptable_recovery_lag: 10_000,
+        streams_protocol: false,
     };
     let started = Instant::now();
     let err = check(&pool, &conn, &view, None)
@@ -595,6 +432,7 @@ async fn an_app_whose_id_extends_ours_keeps_its_topics() {
         input_topics: vec![],
         pods: vec![],
         acceptable_recovery_lag: 10_000,
+        streams_protocol: false,
     };
     let names = |s: &KafkaStatus| -> Vec<String> {
         s.changelog_topics.iter().map(|c| c.name.clone()).collect()

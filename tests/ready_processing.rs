@@ -16,7 +16,7 @@ use integration_tests::{
     Kafka, Operator, OperatorProcess, TestNamespace, client, condition, install_crd, is, wait_for,
 };
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kstreams_operator::crd::StreamApp;
+use kstreams_operator::crd::{GroupProtocol, StreamApp};
 use kstreams_operator::reconcile::kafka::KafkaSettings;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -224,33 +224,33 @@ async fn a_replaced_pod_gets_a_new_grace() {
     assert!(message(&again, "Ready").contains("solo-0"));
 }
 
+/// An app on the streams protocol is judged from its streams group as a classic app is from
+/// its consumer group: Ready pods that never join are missing members, named.
 #[tokio::test]
-async fn an_app_on_the_streams_protocol_is_told_it_is_not_checked_and_stays_ready() {
+async fn an_app_on_the_streams_protocol_is_judged_from_its_streams_group() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "ready-kip1071").await;
     let kafka = Kafka::new("ready-kip1071");
     let _operator = Operator::start_with(&client, &ns.name, settings(5, 300)).await;
     let apps = ns.api::<StreamApp>();
     let mut streams = app("kip", &kafka, 1, &[]);
-    streams
-        .spec
-        .config
-        .insert("group.protocol".into(), "streams".into());
+    streams.spec.kafka.group_protocol = GroupProtocol::Streams;
     apps.create(&PostParams::default(), &streams).await.unwrap();
     let a = wait_for(
         &apps,
         "kip",
-        "Processing=False StreamsProtocol and Ready",
+        "Ready=False MembersMissing naming kip-0",
         LONG,
-        |a| has(a, "Processing", "False", "StreamsProtocol") && is(a, "Ready", "True"),
+        |a| has(a, "Ready", "False", "MembersMissing") && message(a, "Ready").contains("kip-0"),
     )
     .await;
-    let msg = message(&a, "Processing");
     assert!(
-        msg.contains("does not yet read streams groups"),
-        "the condition says why: {msg}"
+        is(&a, "KafkaReachable", "True"),
+        "the streams group was read: {:?}",
+        condition(&a, "KafkaReachable")
     );
-    assert!(has(&a, "Ready", "True", "AllReplicasReady"));
+    let msg = message(&a, "Processing");
+    assert!(msg.contains("kip-0"), "{msg}");
 }
 
 /// A consumer in `group` named as Kafka Streams names the first thread of `pod`; it reads

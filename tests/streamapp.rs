@@ -211,6 +211,10 @@ async fn bad_input_is_rejected_at_admission_with_the_field_named() {
             serde_json::json!({"spec": {"config": {"num.standby.replicas": "3"}}}),
             "use spec.standbyReplicas",
         ),
+        (
+            serde_json::json!({"spec": {"config": {"group.protocol": "streams"}}}),
+            "use spec.kafka.groupProtocol",
+        ),
     ];
     for (patch, expected) in cases {
         let err = create(patch.clone())

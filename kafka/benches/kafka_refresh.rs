@@ -159,6 +159,7 @@ async fn main() {
         input_topics: inputs.clone(),
         pods: vec![],
         acceptable_recovery_lag: 10_000,
+        streams_protocol: false,
     };
 
     // Warm-up: creates the clients and connections (not counted).

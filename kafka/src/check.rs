@@ -4,7 +4,8 @@
 //! Requests per check: one Metadata; then concurrently one DescribeConfigs (all changelogs),
 //! ListGroups per broker + one DescribeGroups, one OffsetFetch (all source partitions, after a
 //! FindCoordinator the first time), and one ListOffsets per partition leader (all source and
-//! changelog partitions).
+//! changelog partitions). An app on the streams protocol gets one StreamsGroupDescribe (through
+//! the wire connection to its coordinator) instead of the DescribeGroups.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -87,14 +88,24 @@ pub(crate) async fn observe(
     offsets_of.extend(obs.changelog_partitions(app));
     let group_id = app.application_id.clone();
 
-    let (policies, group, end) = tokio::join!(
+    let streams = app.streams_protocol;
+    let describe = async {
+        if streams {
+            Ok((None, clients.streams_group(&group_id).await?))
+        } else {
+            let group = blocking(clients, "describe group", move |c| {
+                c.describe_group(&group_id)
+            });
+            Ok((group.await?, None))
+        }
+    };
+    let (policies, groups, end) = tokio::join!(
         clients.cleanup_policies(&changelogs),
-        blocking(clients, "describe group", move |c| c
-            .describe_group(&group_id)),
+        describe,
         blocking(clients, "list offsets", move |c| c.end_offsets(&offsets_of)),
     );
     let (end, gone) = end?;
-    obs.group = group?;
+    (obs.group, obs.streams_group) = groups?;
     obs.cleanup_policies = policies?;
     obs.end = end;
     obs.gone = gone;
@@ -106,7 +117,7 @@ pub(crate) async fn observe(
             .cloned(),
     );
     // No group: nothing was ever committed (an Empty group with offsets is still listed).
-    if obs.group.is_some() {
+    if obs.group.is_some() || obs.streams_group.is_some() {
         let group_id = app.application_id.clone();
         obs.committed = blocking(clients, "fetch committed offsets", move |c| {
             c.committed(&group_id, &sources)

@@ -67,6 +67,20 @@ pub enum KafkaError {
         /// Members joined when the reset was refused (0 while a rebalance ends).
         members: usize,
     },
+    /// The broker refused a group config value (above its cap, unknown, malformed).
+    #[error("Kafka at {bootstrap} refused config {key}={value} of group {group}: {detail}")]
+    ConfigRejected {
+        /// The bootstrap servers.
+        bootstrap: String,
+        /// The group.
+        group: String,
+        /// The config key.
+        key: String,
+        /// The value refused.
+        value: String,
+        /// What the broker said.
+        detail: String,
+    },
     /// Any other failure of a request.
     #[error("Kafka at {bootstrap}: {operation} failed: {detail}")]
     Request {
@@ -89,6 +103,7 @@ impl KafkaError {
             KafkaError::Timeout { .. } => "KafkaTimeout",
             KafkaError::InvalidConfig { .. } => "KafkaInvalidConfig",
             KafkaError::GroupNotEmpty { .. } => "KafkaGroupNotEmpty",
+            KafkaError::ConfigRejected { .. } => "KafkaConfigRejected",
             KafkaError::Request { .. } => "KafkaRequestFailed",
         }
     }

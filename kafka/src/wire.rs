@@ -94,6 +94,115 @@ impl<'a> Reader<'a> {
         Ok(u16::from_be_bytes(self.array(what)?))
     }
 
+    #[allow(dead_code)] // Called by generated code whose schemas have such fields.
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+
+    #[allow(dead_code)] // Called by generated code whose schemas have such fields.
+    pub(crate) fn f64(&mut self, what: &'static str) -> Result<f64, DecodeError> {
+        Ok(f64::from_be_bytes(self.array(what)?))
+    }
+
+    /// Kafka's `bool`: any non-zero byte is true, as the Java reader has it.
+    pub(crate) fn bool(&mut self, what: &'static str) -> Result<bool, DecodeError> {
+        Ok(self.i8(what)? != 0)
+    }
+
+    /// A 16-byte UUID as it is on the wire.
+    pub(crate) fn uuid_bytes(&mut self, what: &'static str) -> Result<[u8; 16], DecodeError> {
+        self.array(what)
+    }
+
+    /// An unsigned varint of at most 5 bytes (a u32), as flexible versions write lengths.
+    pub(crate) fn uvarint(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        let offset = self.pos;
+        let mut value: u32 = 0;
+        for i in 0..5 {
+            let b = self.array::<1>(what)?[0];
+            value |= u32::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::InvalidLength {
+            what,
+            offset,
+            len: i64::from(value),
+        })
+    }
+
+    /// An element count, compact (uvarint of n+1, 0 = null) in flexible versions, int32
+    /// (-1 = null) before; checked against the bytes left as [`Reader::count`] does.
+    pub(crate) fn array_count(
+        &mut self,
+        what: &'static str,
+        flexible: bool,
+        min_size: usize,
+    ) -> Result<Option<usize>, DecodeError> {
+        if !flexible {
+            return self.count(what, min_size);
+        }
+        let offset = self.pos;
+        let n = self.uvarint(what)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let len = (n - 1) as usize;
+        if len.saturating_mul(min_size.max(1)) > self.remaining() {
+            return Err(DecodeError::InvalidLength {
+                what,
+                offset,
+                len: i64::from(n) - 1,
+            });
+        }
+        Ok(Some(len))
+    }
+
+    /// A string, compact in flexible versions; `None` is null.
+    pub(crate) fn flex_string(
+        &mut self,
+        what: &'static str,
+        flexible: bool,
+    ) -> Result<Option<String>, DecodeError> {
+        if !flexible {
+            return self.string(what);
+        }
+        match self.array_count(what, true, 1)? {
+            None => Ok(None),
+            Some(n) => Ok(Some(
+                String::from_utf8_lossy(self.take(n, what)?).into_owned(),
+            )),
+        }
+    }
+
+    /// Bytes, compact in flexible versions; `None` is null.
+    pub(crate) fn flex_bytes(
+        &mut self,
+        what: &'static str,
+        flexible: bool,
+    ) -> Result<Option<Vec<u8>>, DecodeError> {
+        let n = if flexible {
+            self.array_count(what, true, 1)?
+        } else {
+            self.count(what, 1)?
+        };
+        match n {
+            None => Ok(None),
+            Some(n) => Ok(Some(self.take(n, what)?.to_vec())),
+        }
+    }
+
+    /// One tagged field: its tag and its data, which the caller decodes or skips.
+    pub(crate) fn tagged_field(
+        &mut self,
+        what: &'static str,
+    ) -> Result<(u32, &'a [u8]), DecodeError> {
+        let tag = self.uvarint(what)?;
+        let size = self.uvarint(what)? as usize;
+        Ok((tag, self.take(size, what)?))
+    }
+
     /// A 16-byte UUID as its canonical 8-4-4-4-12 hex string.
     pub(crate) fn uuid(&mut self, what: &'static str) -> Result<String, DecodeError> {
         let b = self.take(16, what)?;

@@ -46,6 +46,11 @@ fn full_app_with_tls_sasl_iq_and_overrides() {
 }
 
 #[test]
+fn streams_protocol_app_gets_group_protocol_streams() {
+    check("streams");
+}
+
+#[test]
 fn crd_in_repo_is_generated_from_the_types() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/streamapp.yaml");
     let committed = std::fs::read_to_string(&path).unwrap();

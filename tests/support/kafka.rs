@@ -69,36 +69,110 @@ impl Kafka {
     }
 }
 
-/// Kafka's own `kafka-consumer-groups --describe`: lag per partition (`None` for "-").
-pub fn consumer_group_lags(bootstrap: &str, group: &str) -> BTreeMap<(String, i32), Option<i64>> {
-    // The jars e2e/tools.sh fetched (KSO_CACHE, default ~/.cache/kstreams-operator).
+/// The Kafka version of the local broker: `KAFKA_VERSION` (as `e2e/lib.sh` reads it), else
+/// the default pinned in `e2e/lib.sh`.
+pub fn kafka_version() -> String {
+    if let Ok(v) = std::env::var("KAFKA_VERSION") {
+        return v;
+    }
+    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e/lib.sh");
+    let text = std::fs::read_to_string(&lib).unwrap_or_else(|e| panic!("reading {lib:?}: {e}"));
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("KAFKA_VERSION="))
+        .map(|v| {
+            let v = v.trim_matches('"');
+            // `${KAFKA_VERSION:-4.4.0}` or a plain `4.4.0`.
+            v.rsplit_once(":-")
+                .map_or(v, |(_, d)| d)
+                .trim_end_matches('}')
+                .to_string()
+        })
+        .unwrap_or_else(|| panic!("no KAFKA_VERSION= line in {lib:?}"))
+}
+
+/// The classpath of the Kafka jars e2e/tools.sh fetched (KSO_CACHE, default
+/// ~/.cache/kstreams-operator), for Kafka's own command-line tools.
+pub fn kafka_classpath() -> String {
     let cache = std::env::var("KSO_CACHE").unwrap_or_else(|_| {
         format!(
             "{}/.cache/kstreams-operator",
             std::env::var("HOME").expect("HOME")
         )
     });
-    let libs = format!("{cache}/kafka-4.3.1/libs/*");
+    format!("{cache}/kafka-{}/libs/*", kafka_version())
+}
+
+/// Runs one of Kafka's command-line tools (its main `class`) and returns what it printed;
+/// panics with its output when it fails.
+pub fn kafka_tool(class: &str, args: &[&str]) -> String {
     let out = std::process::Command::new("java")
-        .args([
-            "-cp",
-            &libs,
-            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-        ])
-        .args([
+        .args(["-cp", &kafka_classpath(), class])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {class}: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{class} failed: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Kafka's own `kafka-streams-groups --describe --offsets`: lag per partition of a streams
+/// group (`None` for "-").
+pub fn streams_group_lags(bootstrap: &str, group: &str) -> BTreeMap<(String, i32), Option<i64>> {
+    let text = kafka_tool(
+        "org.apache.kafka.tools.streams.StreamsGroupCommand",
+        &[
+            "--bootstrap-server",
+            bootstrap,
+            "--describe",
+            "--offsets",
+            "--group",
+            group,
+        ],
+    );
+    // Columns by header name: the tool's layout differs between versions.
+    let mut rows = BTreeMap::new();
+    let mut header: Option<Vec<String>> = None;
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.contains(&"PARTITION") && cols.iter().any(|c| c.ends_with("LAG")) {
+            header = Some(cols.iter().map(|c| c.to_string()).collect());
+            continue;
+        }
+        let Some(h) = &header else { continue };
+        let col = |name: &str| h.iter().position(|c| c == name).and_then(|i| cols.get(i));
+        if cols.len() != h.len() || col("GROUP") != Some(&group) {
+            continue;
+        }
+        let lag = col("LAG").or(col("OFFSET-LAG"));
+        let (Some(topic), Some(partition), Some(lag)) = (col("TOPIC"), col("PARTITION"), lag)
+        else {
+            continue;
+        };
+        let partition: i32 = partition.parse().unwrap_or_else(|_| panic!("row {line:?}"));
+        rows.insert((topic.to_string(), partition), lag.parse::<i64>().ok());
+    }
+    assert!(
+        !rows.is_empty(),
+        "no rows in StreamsGroupCommand output:\n{text}"
+    );
+    rows
+}
+
+/// Kafka's own `kafka-consumer-groups --describe`: lag per partition (`None` for "-").
+pub fn consumer_group_lags(bootstrap: &str, group: &str) -> BTreeMap<(String, i32), Option<i64>> {
+    let text = kafka_tool(
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        &[
             "--bootstrap-server",
             bootstrap,
             "--describe",
             "--group",
             group,
-        ])
-        .output()
-        .expect("running ConsumerGroupCommand");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ConsumerGroupCommand failed: {text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     let mut rows = BTreeMap::new();
     for line in text.lines() {

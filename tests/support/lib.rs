@@ -6,6 +6,7 @@
 
 pub mod binary;
 pub mod conditions;
+pub mod jvm_app;
 pub mod kafka;
 pub mod kube_env;
 pub mod local_pods;

@@ -11,6 +11,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError as RdError;
 use tracing::warn;
 
+use super::brokers::Brokers;
 use super::config::PoolConfig;
 use super::context::{PoolConsumer, PoolContext, StatsBook, lock};
 use super::idle::{OffThread, Slot, sweep};
@@ -31,6 +32,8 @@ pub(crate) struct ClusterClients {
     groups: Mutex<HashMap<String, Slot<Arc<GroupConsumer>>>>,
     /// The cluster's consumer group ids and when they were listed (see `group_ids`).
     pub(super) group_ids: Mutex<Option<(Instant, Arc<BTreeSet<String>>)>>,
+    /// Wire connections for what librdkafka lacks.
+    pub(super) brokers: Brokers,
 }
 
 /// A consumer whose `group.id` is an app's group, for its committed offsets.
@@ -61,6 +64,7 @@ impl ClusterClients {
         let consumer: PoolConsumer = consumer_config(&conn, &config, None)
             .create_with_context(consumer_ctx.clone())
             .map_err(invalid)?;
+        let brokers = Brokers::new(conn.clone(), config.request_timeout);
         Ok(Self {
             conn,
             config,
@@ -70,6 +74,7 @@ impl ClusterClients {
             consumer_ctx,
             groups: Mutex::default(),
             group_ids: Mutex::default(),
+            brokers,
         })
     }
 

@@ -14,10 +14,13 @@
 //! Layout, in the order they depend on each other: `config` the pool's settings; `context`
 //! what every client runs with (logs, last error, statistics); `idle` slots swept when idle;
 //! `cluster` one cluster's clients (creation, settings, group consumers, event serving);
-//! `requests` the calls made through them (metadata, offsets, groups, configs); `pool` the
-//! pool of clusters; `reset` the calls of an application reset, the only ones that write
-//! (offsets through a short-lived consumer of their own, topic deletions).
+//! `requests` the calls made through them (metadata, offsets, groups, configs); `brokers` the
+//! cluster's wire connections for what librdkafka lacks (one per broker, see `crate::protocol`)
+//! and `streams` the calls made through them (streams groups, group configs); `pool` the pool
+//! of clusters; `reset` the calls of an application reset, the only ones that write (offsets
+//! through a short-lived consumer of their own, topic deletions).
 
+mod brokers;
 mod cluster;
 mod config;
 mod context;
@@ -25,6 +28,7 @@ mod idle;
 mod pool;
 mod requests;
 mod reset;
+mod streams;
 
 pub(crate) use cluster::ClusterClients;
 pub use config::PoolConfig;

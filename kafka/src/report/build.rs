@@ -12,6 +12,7 @@ use crate::lag::{
 use crate::status::{
     GroupMemberStatus, GroupStatus, KafkaProblem, KafkaStatus, PodKafkaStatus, ProblemReason,
 };
+use crate::streams_group::STREAMS_GROUP_TYPE;
 use crate::topics::{changelog_status, internal_topics, missing_inputs, partitions_match_source};
 use crate::userdata::{LATEST_OFFSET, TaskId};
 
@@ -56,16 +57,30 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
         ));
     }
 
-    // Group members, decoded.
-    let streams = obs.group.as_ref().is_some_and(GroupSnapshot::is_streams);
-    let members: Vec<DecodedMember> = obs
-        .group
-        .iter()
-        .flat_map(|g| g.members.iter())
-        .map(|m| decode_member(m, &app.pods, streams))
-        .collect();
+    // Group members, decoded; a streams group's come from the broker's own assignment.
+    let members: Vec<DecodedMember> = match &obs.streams_group {
+        Some(sg) => sg.decoded_members(&app.pods),
+        None => {
+            let streams = obs.group.as_ref().is_some_and(GroupSnapshot::is_streams);
+            obs.group
+                .iter()
+                .flat_map(|g| g.members.iter())
+                .map(|m| decode_member(m, &app.pods, streams))
+                .collect()
+        }
+    };
     if let Some(g) = &obs.group {
-        group_problems(g, &members, app, &mut problems);
+        let unexpected = g.state == "Stable" && !g.is_streams();
+        group_problems(
+            &g.state,
+            unexpected.then_some(g),
+            &members,
+            app,
+            &mut problems,
+        );
+    }
+    if let Some(sg) = &obs.streams_group {
+        group_problems(&sg.state, None, &members, app, &mut problems);
     }
 
     // Which subtopology owns which changelog.
@@ -85,7 +100,10 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
         .iter()
         .map(|c| (c.name.clone(), c.partitions))
         .collect();
-    let mapping = map_changelogs(&changelog_counts, &facts);
+    let mapping = match &obs.streams_group {
+        Some(sg) if sg.subtopologies.is_some() => sg.changelog_mapping(),
+        _ => map_changelogs(&changelog_counts, &facts),
+    };
     let changelog_partitions: BTreeMap<String, i32> = changelog_counts.iter().cloned().collect();
 
     // Changelogs and their health.
@@ -196,7 +214,12 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
             .iter()
             .any(|m| !m.assigned.is_empty() || !m.standby.is_empty());
         let sums: Vec<_> = mine.iter().filter_map(|m| m.offset_sums.as_ref()).collect();
-        let end = obs.baseline.as_ref().map_or(&obs.end, |b| &b.end);
+        // Streams-group members report their task offsets with every heartbeat, so they are
+        // measured against the changelogs as they are now, not at the members' join.
+        let end = match (&obs.streams_group, &obs.baseline) {
+            (None, Some(b)) => &b.end,
+            _ => &obs.end,
+        };
         let restore = (has_assignment && !sums.is_empty()).then(|| {
             let mut merged = merge_offset_sums(sums.iter().copied());
             // An active task that committed past the baseline is processing, and Kafka
@@ -224,7 +247,8 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
                 (end, &obs.end),
                 app.acceptable_recovery_lag,
             );
-            let witnessed = obs.baseline.as_ref().is_none_or(|b| b.witnessed);
+            let witnessed =
+                obs.streams_group.is_some() || obs.baseline.as_ref().is_none_or(|b| b.witnessed);
             RestoreLag {
                 exact: lag.exact && witnessed,
                 caught_up: actives.caught_up,
@@ -240,7 +264,27 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
             uncommitted_partitions: lag.uncommitted,
             restore_lag: restore.and_then(|r| r.lag),
             restore_lag_exact: restore.is_some_and(|r| r.lag.is_some() && r.exact),
-            caught_up: restore.and_then(|r| r.caught_up),
+            caught_up: match restore {
+                Some(r) => r.caught_up,
+                // A streams-group member that reports no task offsets: its active tasks are
+                // caught up once every partition they read has nothing waiting or has been
+                // committed since it joined (Kafka Streams processes a task only once
+                // restored); unknown otherwise.
+                None if obs.streams_group.is_some() && !active.is_empty() => {
+                    let partitions: BTreeSet<&Partition> = mine
+                        .iter()
+                        .flat_map(|m| m.active.iter().map(|(p, _)| p))
+                        .collect();
+                    partitions
+                        .iter()
+                        .all(|p| {
+                            processing_since(obs, p)
+                                || processing_lag([*p], &obs.end, &obs.committed).known() == Some(0)
+                        })
+                        .then_some(true)
+                }
+                None => None,
+            },
         });
     }
     let in_group: Vec<&PodKafkaStatus> = pods.iter().filter(|p| p.members > 0).collect();
@@ -252,7 +296,16 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
             .try_fold(0i64, |acc, p| p.restore_lag.map(|l| acc.saturating_add(l)))
     };
 
-    let group = obs.group.as_ref().map(|g| {
+    let kind = match (&obs.group, &obs.streams_group) {
+        (_, Some(sg)) => Some((
+            sg.state.clone(),
+            STREAMS_GROUP_TYPE.to_string(),
+            String::new(),
+        )),
+        (Some(g), None) => Some((g.state.clone(), g.protocol_type.clone(), g.protocol.clone())),
+        (None, None) => None,
+    };
+    let group = kind.map(|(state, protocol_type, protocol)| {
         let mut members: Vec<GroupMemberStatus> = members
             .iter()
             .map(|m| GroupMemberStatus {
@@ -265,9 +318,9 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
             .collect();
         members.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         GroupStatus {
-            state: g.state.clone(),
-            protocol_type: g.protocol_type.clone(),
-            protocol: g.protocol.clone(),
+            state,
+            protocol_type,
+            protocol,
             members,
         }
     });
@@ -290,14 +343,17 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
     }
 }
 
+/// Problems of the group in `state`; `unexpected` is a classic group whose protocol is not
+/// Kafka Streams'.
 fn group_problems(
-    g: &GroupSnapshot,
+    state: &str,
+    unexpected: Option<&GroupSnapshot>,
     members: &[DecodedMember],
     app: &AppView,
     problems: &mut Vec<KafkaProblem>,
 ) {
-    let stable = g.state == "Stable";
-    if stable && !g.is_streams() {
+    let stable = state == "Stable";
+    if let Some(g) = unexpected {
         problems.push(problem(
             ProblemReason::UnexpectedGroupProtocol,
             format!(

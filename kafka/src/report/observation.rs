@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::group::GroupSnapshot;
 use crate::lag::{Offsets, Partition};
 use crate::progress::SourceOffsets;
+use crate::streams_group::StreamsGroupSnapshot;
 use crate::topics::{InternalTopics, internal_topics};
 
 /// What the Kafka check needs to know about an app; the caller builds it from its own
@@ -21,6 +22,9 @@ pub struct AppView {
     pub pods: Vec<String>,
     /// `acceptable.recovery.lag` in effect.
     pub acceptable_recovery_lag: i64,
+    /// The app's group is a KIP-1071 streams group (`group.protocol=streams`), read with
+    /// StreamsGroupDescribe instead of DescribeGroups.
+    pub streams_protocol: bool,
 }
 
 /// The end and committed offsets when the operator first saw the group's current members.
@@ -47,6 +51,11 @@ impl Baseline {
             .group
             .iter()
             .flat_map(|g| g.members.iter().map(|m| m.member_id.clone()))
+            .chain(
+                obs.streams_group
+                    .iter()
+                    .flat_map(|g| g.members.iter().map(|m| m.member_id.clone())),
+            )
             .collect();
         match previous {
             Some(p) if p.members == members => {
@@ -76,6 +85,8 @@ pub struct Observation {
     pub cleanup_policies: BTreeMap<String, Result<String, String>>,
     /// The group; `None` when it does not exist.
     pub group: Option<GroupSnapshot>,
+    /// The streams group of an app on the streams protocol; `None` when it does not exist.
+    pub streams_group: Option<StreamsGroupSnapshot>,
     /// Committed offsets of the group.
     pub committed: Offsets,
     /// End offsets.

@@ -7,6 +7,7 @@ use super::{AppView, Baseline, Observation, build_status};
 use crate::group::{GroupSnapshot, MemberSnapshot};
 use crate::lag::Offsets;
 use crate::status::ProblemReason;
+use crate::streams_group::{StreamsGroupSnapshot, StreamsMember, Subtopology};
 use crate::userdata::vectors::{
     assignment_info_v11, assignment_v0, subscription_info_v11, subscription_v3,
 };
@@ -21,6 +22,7 @@ fn app() -> AppView {
         input_topics: vec!["words".into(), "absent".into()],
         pods: vec!["wc-0".into(), "wc-1".into()],
         acceptable_recovery_lag: 100,
+        streams_protocol: false,
     }
 }
 
@@ -80,6 +82,7 @@ fn observation() -> Observation {
                 member("wc-1", 1, &[(1, 1, LATEST_OFFSET)], &[(1, 0)]),
             ],
         }),
+        streams_group: None,
         committed,
         end,
         baseline: None,
@@ -242,4 +245,89 @@ fn source_offsets_cover_inputs_and_repartitions_still_there() {
             .chain(s.committed.keys())
             .all(|(t, _)| t == "words")
     );
+}
+
+/// The same word count on the streams protocol: the broker's topology maps the changelog
+/// exactly, tasks come from its assignment, and reported task offsets give exact restore lag
+/// against today's end offsets; a member reporting none (clients before 4.4.0) has none.
+#[test]
+fn streams_group_status() {
+    let mut obs = observation();
+    obs.group = None;
+    let key = |s: &str, p: i32| (s.to_string(), p);
+    let member =
+        |pod: &str, part: i32, standby: i32, offsets: &[((String, i32), i64)]| StreamsMember {
+            member_id: format!("{pod}-id"),
+            client_id: format!("{pod}-StreamThread-1-consumer"),
+            client_host: "/127.0.0.1".into(),
+            process_id: format!("{pod}-process"),
+            active: vec![key("0", part), key("1", part)],
+            standby: vec![key("1", standby)],
+            task_offsets: offsets.iter().cloned().collect(),
+            reconciled: true,
+            ..Default::default()
+        };
+    obs.streams_group = Some(StreamsGroupSnapshot {
+        state: "Stable".into(),
+        group_epoch: 3,
+        assignment_epoch: 3,
+        subtopologies: Some(vec![
+            Subtopology {
+                id: "0".into(),
+                source_topics: vec!["words".into()],
+                repartition_sink_topics: vec![REP.into()],
+                ..Default::default()
+            },
+            Subtopology {
+                id: "1".into(),
+                repartition_source_topics: vec![REP.into()],
+                changelog_topics: vec![CL.into()],
+                ..Default::default()
+            },
+        ]),
+        members: vec![
+            member("wc-0", 0, 1, &[(key("1", 0), 1000), (key("1", 1), 1500)]),
+            member("wc-1", 1, 0, &[]),
+        ],
+    });
+    let s = build_status(&app(), &obs, "2026-01-01T00:00:00Z".into());
+    let g = s.group.as_ref().unwrap();
+    assert_eq!(
+        (g.state.as_str(), g.protocol_type.as_str()),
+        ("Stable", "streams")
+    );
+    assert_eq!(g.members.len(), 2);
+    assert_eq!(g.members[1].pod.as_deref(), Some("wc-1"));
+    assert_eq!(g.members[0].assigned_partitions, 2);
+    let p0 = &s.pods[0];
+    assert_eq!(p0.active_tasks, ["0_0", "1_0"]);
+    assert_eq!(p0.standby_tasks, ["1_1"]);
+    assert_eq!(p0.processing_lag, Some(10));
+    // 1_0 at its end (1000 of 1000), standby 1_1 at 1500 of 2000.
+    assert_eq!(
+        (p0.restore_lag, p0.restore_lag_exact, p0.caught_up),
+        (Some(500), true, Some(true))
+    );
+    assert_eq!(s.pods[1].restore_lag, None);
+    assert_eq!(s.restore_lag_total, None);
+    // Without reported offsets a pod is caught up once nothing waits on its partitions (or
+    // they were committed since it joined), unknown before.
+    assert_eq!(s.pods[1].caught_up, None);
+    let mut done = obs.clone();
+    done.committed.insert(("words".into(), 1), 50);
+    done.committed.insert((REP.into(), 1), 10);
+    let caught_up = build_status(&app(), &done, "2026-01-01T00:00:00Z".into());
+    assert_eq!(caught_up.pods[1].caught_up, Some(true));
+    assert_eq!(caught_up.pods[1].restore_lag, None, "still not a figure");
+    assert_eq!(s.changelog_topics[0].partitions_match_source, Some(true));
+    assert!(!s.probing_rebalance_pending);
+    let reasons: Vec<ProblemReason> = s.problems.iter().map(|p| p.reason).collect();
+    assert_eq!(reasons, [ProblemReason::InputTopicMissing]);
+
+    // A member still taking over warm-up tasks is task movement in progress.
+    if let Some(sg) = obs.streams_group.as_mut() {
+        sg.members[1].warmup = vec![key("1", 0)];
+    }
+    let s = build_status(&app(), &obs, "2026-01-01T00:00:00Z".into());
+    assert!(s.probing_rebalance_pending);
 }

@@ -1,4 +1,4 @@
-//! The decoders against bytes captured from a real Kafka Streams 4.3.1 app.
+//! The decoders against bytes captured from real Kafka Streams 4.3.1 and 4.4.0 apps.
 
 use std::collections::BTreeMap;
 
@@ -6,6 +6,8 @@ use super::assignment::assignment_info;
 use super::subscription::subscription_info;
 use super::{
     AssignmentInfo, LATEST_OFFSET, StreamsAssignment, SubscriptionInfo, TaskId, UNKNOWN_OFFSET_SUM,
+    active_task_partitions, decode_assignment_info, decode_consumer_assignment,
+    decode_consumer_subscription, decode_subscription_info,
 };
 use crate::wire::{DecodeError, Reader};
 
@@ -18,20 +20,41 @@ fn exact<T>(buf: &[u8], f: fn(&mut Reader<'_>) -> Result<T, DecodeError>) -> T {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
+    let s = s.trim();
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
 
-/// Every version as Kafka Streams 4.3.1 itself encodes it (see
-/// `tests/fixtures/GenUserdata.java` for how the file was made).
+/// Every version as Kafka Streams 4.3.1 and 4.4.0 themselves encode it (see
+/// `tests/fixtures/GenUserdata.java` for how the files were made).
 #[test]
 fn decodes_kafka_streams_own_encodings_of_every_version() {
-    let fixture = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/streams-4.3.1-userdata.txt"
-    ));
+    let fixtures = [
+        (
+            "4.3.1",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/streams-4.3.1-userdata.txt"
+            )),
+        ),
+        (
+            "4.4.0",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/streams-4.4.0-userdata.txt"
+            )),
+        ),
+    ];
+    for (streams_version, fixture) in fixtures {
+        check_own_encodings(streams_version, fixture);
+    }
+}
+
+/// Decodes every line of one `GenUserdata.java` output and checks it against the values the
+/// generator encoded.
+fn check_own_encodings(streams_version: &str, fixture: &str) {
     let mut seen = (0, 0);
     for line in fixture.lines() {
         let mut parts = line.split(' ');
@@ -45,7 +68,7 @@ fn decodes_kafka_streams_own_encodings_of_every_version() {
             "subscription" => {
                 seen.0 += 1;
                 let SubscriptionInfo::Decoded(s) = exact(&unhex(data), subscription_info) else {
-                    panic!("v{version} not decoded");
+                    panic!("{streams_version}: v{version} not decoded");
                 };
                 assert_eq!(s.version, version);
                 assert_eq!(s.process_id, "12345678-9abc-def0-0123-456789abcdef");
@@ -73,7 +96,7 @@ fn decodes_kafka_streams_own_encodings_of_every_version() {
             "assignment" => {
                 seen.1 += 1;
                 let AssignmentInfo::Decoded(a) = exact(&unhex(data), assignment_info) else {
-                    panic!("v{version} not decoded");
+                    panic!("{streams_version}: v{version} not decoded");
                 };
                 assert_eq!(a.version, version);
                 assert_eq!(
@@ -98,5 +121,95 @@ fn decodes_kafka_streams_own_encodings_of_every_version() {
             other => panic!("unknown fixture line {other}"),
         }
     }
-    assert_eq!(seen, (11, 11));
+    assert_eq!(seen, (11, 11), "{streams_version}");
+}
+
+/// The DescribeGroups member data of the two word-count instances (Kafka Streams 4.3.1 and
+/// 4.4.0, see `tests/fixtures/README.md`): the consumer wrappers and the Streams data inside.
+#[test]
+fn decodes_members_captured_from_real_apps_of_each_version() {
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/",
+                $name
+            ))
+        };
+    }
+    let captured = [
+        (
+            "4.3.1",
+            [
+                (
+                    fixture!("wordcount-wc-0-subscription.hex"),
+                    fixture!("wordcount-wc-0-assignment.hex"),
+                ),
+                (
+                    fixture!("wordcount-wc-1-subscription.hex"),
+                    fixture!("wordcount-wc-1-assignment.hex"),
+                ),
+            ],
+        ),
+        (
+            "4.4.0",
+            [
+                (
+                    fixture!("wordcount-4.4.0-wc-0-subscription.hex"),
+                    fixture!("wordcount-4.4.0-wc-0-assignment.hex"),
+                ),
+                (
+                    fixture!("wordcount-4.4.0-wc-1-subscription.hex"),
+                    fixture!("wordcount-4.4.0-wc-1-assignment.hex"),
+                ),
+            ],
+        ),
+    ];
+    for (streams_version, members) in captured {
+        let (mut active, mut standby) = (Vec::new(), Vec::new());
+        for (sub, asg) in members {
+            let sub = decode_consumer_subscription(&unhex(sub)).unwrap();
+            assert!(
+                sub.topics.iter().any(|t| t.ends_with(".words")),
+                "{streams_version}: {:?}",
+                sub.topics
+            );
+            let SubscriptionInfo::Decoded(info) =
+                decode_subscription_info(sub.user_data.as_deref().unwrap()).unwrap()
+            else {
+                panic!("{streams_version}: subscription not decoded");
+            };
+            assert_eq!(info.version, 11, "{streams_version}");
+            assert_eq!(info.process_id.len(), 36, "{streams_version}");
+
+            let asg = decode_consumer_assignment(&unhex(asg)).unwrap();
+            let AssignmentInfo::Decoded(a) =
+                decode_assignment_info(asg.user_data.as_deref().unwrap()).unwrap()
+            else {
+                panic!("{streams_version}: assignment not decoded");
+            };
+            assert_eq!(a.version, 11, "{streams_version}");
+            assert_eq!(a.error_code, 0, "{streams_version}");
+            assert!(!a.rebalance_scheduled(), "{streams_version}");
+            for ((topic, partition), task) in active_task_partitions(&asg, &a).unwrap() {
+                // Subtopology 0 reads the input topic, 1 the repartition topic.
+                let expect = if topic.ends_with(".words") { 0 } else { 1 };
+                assert!(
+                    expect == 0 || topic.ends_with("-counts-repartition"),
+                    "{streams_version}: {topic}"
+                );
+                assert_eq!((task.subtopology, task.partition), (expect, partition));
+                active.push(task.to_string());
+            }
+            standby.extend(a.standby_tasks.iter().map(ToString::to_string));
+        }
+        active.sort();
+        standby.sort();
+        assert_eq!(
+            active,
+            ["0_0", "0_1", "0_2", "1_0", "1_1", "1_2"],
+            "{streams_version}"
+        );
+        assert_eq!(standby, ["1_0", "1_1", "1_2"], "{streams_version}");
+    }
 }

@@ -46,13 +46,27 @@ impl StreamApp {
             .unwrap_or_else(|| self.name_any())
     }
 
-    /// Whether `spec.config` puts the app on the KIP-1071 streams rebalance protocol
-    /// (`group.protocol=streams`), whose groups are not classic consumer groups.
-    pub fn uses_streams_protocol(&self) -> bool {
-        self.spec
+    /// The rebalance protocol the app runs: `spec.kafka.groupProtocol`, or `Streams` when an
+    /// app stored before `group.protocol` was refused in `spec.config` still sets it to
+    /// `streams` there (so an operator upgrade does not move a running app to another
+    /// protocol).
+    pub fn group_protocol(&self) -> GroupProtocol {
+        let legacy = self
+            .spec
             .config
-            .get("group.protocol")
-            .is_some_and(|p| p.trim().eq_ignore_ascii_case("streams"))
+            .get(owned::GROUP_PROTOCOL.key)
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("streams"));
+        if legacy {
+            GroupProtocol::Streams
+        } else {
+            self.spec.kafka.group_protocol
+        }
+    }
+
+    /// Whether the app is on the KIP-1071 streams rebalance protocol, whose groups are
+    /// streams groups, not classic consumer groups.
+    pub fn uses_streams_protocol(&self) -> bool {
+        self.group_protocol() == GroupProtocol::Streams
     }
 }
 
@@ -76,6 +90,37 @@ mod tests {
             assert_eq!(rule["rule"], owned::refusal_rule(key.key));
             assert_eq!(rule["message"], key.message);
         }
+    }
+
+    #[test]
+    fn the_group_protocol_comes_from_the_spec_or_a_stored_config_key() {
+        let mut app: StreamApp = serde_yaml::from_str(
+            "
+apiVersion: kstreams.dev/v1alpha1
+kind: StreamApp
+metadata: {name: wc}
+spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
+",
+        )
+        .unwrap();
+        assert_eq!(app.spec.kafka.group_protocol, GroupProtocol::Classic);
+        assert!(!app.uses_streams_protocol());
+        app.spec.kafka.group_protocol = GroupProtocol::Streams;
+        assert!(app.uses_streams_protocol());
+        assert_eq!(
+            serde_json::to_value(&app.spec.kafka).unwrap()["groupProtocol"],
+            "Streams"
+        );
+        // Stored before admission refused the key: still honoured.
+        app.spec.kafka.group_protocol = GroupProtocol::Classic;
+        app.spec
+            .config
+            .insert("group.protocol".into(), " Streams ".into());
+        assert!(app.uses_streams_protocol());
+        app.spec
+            .config
+            .insert("group.protocol".into(), "classic".into());
+        assert!(!app.uses_streams_protocol());
     }
 
     #[test]

@@ -58,8 +58,17 @@ pub const CLIENT_TAG_ZONE: OwnedKey = OwnedKey {
     message: "client.tag.zone is set by the operator to each pod's zone (spec.placement.zoneAwareStandbys): one value in spec.config would give every pod the same zone; to take the zone from elsewhere, set KAFKA_STREAMS_CLIENT_TAG_ZONE per pod in spec.env",
 };
 
+/// `group.protocol`, from `spec.kafka.groupProtocol`: the operator reads the app's group by
+/// its protocol (a classic consumer group or a KIP-1071 streams group) and sets the standby
+/// count where that protocol takes it, so the protocol must be one it knows. Written only for
+/// `Streams`; `Classic` is Kafka Streams' default.
+pub const GROUP_PROTOCOL: OwnedKey = OwnedKey {
+    key: "group.protocol",
+    message: "group.protocol is set by the operator: use spec.kafka.groupProtocol (Classic or Streams)",
+};
+
 /// Every owned property, in the order admission checks them.
-pub const OWNED_KEYS: [OwnedKey; 8] = [
+pub const OWNED_KEYS: [OwnedKey; 9] = [
     APPLICATION_ID,
     BOOTSTRAP_SERVERS,
     STATE_DIR,
@@ -68,6 +77,7 @@ pub const OWNED_KEYS: [OwnedKey; 8] = [
     CLIENT_ID,
     GROUP_INSTANCE_ID,
     CLIENT_TAG_ZONE,
+    GROUP_PROTOCOL,
 ];
 
 /// The CEL rule refusing `key` in a map of properties.

@@ -89,7 +89,10 @@ pub struct StreamAppSpec {
     pub state: StateSpec,
 
     /// Kafka Streams `num.standby.replicas`: warm copies of each state store kept on other
-    /// instances so a failover does not restore from the changelog.
+    /// instances so a failover does not restore from the changelog. With
+    /// `kafka.groupProtocol: Streams` the broker owns it: the operator sets the group config
+    /// `streams.num.standby.replicas`, which the broker caps at its
+    /// `group.streams.max.standby.replicas` (2 by default).
     #[serde(default = "default_standby_replicas")]
     #[schemars(range(min = 0))]
     pub standby_replicas: i32,
@@ -184,6 +187,38 @@ pub struct KafkaSpec {
     /// SASL authentication; credentials come from a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sasl: Option<KafkaSaslSpec>,
+
+    /// The rebalance protocol of the app's group (Kafka Streams' `group.protocol`, which the
+    /// operator writes): `Classic` (the default) or `Streams`, the KIP-1071 streams rebalance
+    /// protocol, with which the broker assigns the tasks and owns the standby count.
+    #[serde(default)]
+    pub group_protocol: GroupProtocol,
+}
+
+/// The rebalance protocol of the app's group.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// The classic consumer group protocol, Kafka Streams' default: the app's own assignor
+    /// places the tasks, and `spec.standbyReplicas` reaches it as `num.standby.replicas`.
+    #[default]
+    Classic,
+    /// The streams rebalance protocol (KIP-1071, `group.protocol=streams`): a streams group
+    /// whose coordinator assigns the tasks. The operator sets `spec.standbyReplicas` as the
+    /// group config `streams.num.standby.replicas` (capped by the broker's
+    /// `group.streams.max.standby.replicas`). Moving an app from `Classic` is offline: stop
+    /// it, then start it on the new protocol, as Kafka Streams documents.
+    Streams,
+}
+
+impl GroupProtocol {
+    /// The value of Kafka Streams' `group.protocol` the operator writes; `None` for Kafka
+    /// Streams' default, which it leaves unwritten.
+    pub fn property(self) -> Option<&'static str> {
+        match self {
+            GroupProtocol::Classic => None,
+            GroupProtocol::Streams => Some("streams"),
+        }
+    }
 }
 
 impl KafkaSpec {

@@ -253,19 +253,19 @@ fn rollout_state(app: &StreamApp, observed: &Observed) -> (i32, Option<String>) 
     (ready, None)
 }
 
-/// The Kafka findings that make the app Degraded.
+/// The Kafka findings that make the app Degraded, and a group config the broker refused.
 pub fn kafka_problems(outcome: &KafkaOutcome) -> Vec<Problem> {
-    let Some(status) = &outcome.status else {
-        return Vec::new();
-    };
-    status
-        .problems
-        .iter()
+    let found = outcome.status.iter().flat_map(|s| &s.problems);
+    found
         .filter(|p| degrades_app(p.reason))
         .map(|p| Problem {
             reason: p.reason.as_str(),
             message: p.message.clone(),
         })
+        .chain(outcome.group_config_refused.iter().map(|r| Problem {
+            reason: r.reason(),
+            message: r.message(),
+        }))
         .collect()
 }
 
@@ -303,8 +303,6 @@ pub enum ProcessingReason {
     GroupNotStable,
     /// Commits have stood still while records wait for longer than the stall limit.
     Stalled,
-    /// The app uses the streams rebalance protocol, whose groups the operator cannot read.
-    StreamsProtocol,
     /// No pod is Ready: nothing is expected to process.
     NoInstances,
     /// The last Kafka check failed.
@@ -312,13 +310,12 @@ pub enum ProcessingReason {
 }
 
 impl ProcessingReason {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 7] = [
         Self::Processing,
         Self::MembersJoining,
         Self::MembersMissing,
         Self::GroupNotStable,
         Self::Stalled,
-        Self::StreamsProtocol,
         Self::NoInstances,
         Self::Unknown,
     ];
@@ -331,7 +328,6 @@ impl ProcessingReason {
             Self::MembersMissing => "MembersMissing",
             Self::GroupNotStable => "GroupNotStable",
             Self::Stalled => "Stalled",
-            Self::StreamsProtocol => "StreamsProtocol",
             Self::NoInstances => "NoInstances",
             Self::Unknown => "Unknown",
         }
@@ -347,14 +343,14 @@ impl ProcessingReason {
         self.holds() == Some(Hold::Problem)
     }
 
-    /// How a False verdict with this reason holds Ready back. The streams protocol and a
-    /// scaled-down app do not: membership is not known or not expected. Unknown does not
-    /// either: Ready already says the check failed.
+    /// How a False verdict with this reason holds Ready back. A scaled-down app does not:
+    /// membership is not expected. Unknown does not either: Ready already says the check
+    /// failed.
     fn holds(self) -> Option<Hold> {
         match self {
             Self::MembersMissing | Self::GroupNotStable | Self::Stalled => Some(Hold::Problem),
             Self::MembersJoining => Some(Hold::Pending),
-            Self::Processing | Self::StreamsProtocol | Self::NoInstances | Self::Unknown => None,
+            Self::Processing | Self::NoInstances | Self::Unknown => None,
         }
     }
 }
@@ -379,15 +375,9 @@ pub fn processing(
             message,
         )
     };
-    let group = app.application_id();
-    if app.uses_streams_protocol() {
-        return verdict(
-            R::StreamsProtocol,
-            "group.protocol=streams (KIP-1071): the operator does not yet read streams groups, \
-             so group membership and commits are not checked"
-                .into(),
-        );
-    }
+    // A streams group (KIP-1071) is judged as a consumer group is: its state is Stable once
+    // every member has its assignment, and its members map to pods by client.id alike.
+    let group = format!("{} {}", group_kind(app), app.application_id());
     let Some(status) = outcome
         .status
         .as_ref()
@@ -412,8 +402,8 @@ pub fn processing(
     let (missing, joining) = memberless(waits, grace);
     if !missing.is_empty() {
         let mut message = format!(
-            "pod(s) without a member in consumer group {group} for over {}s: {} (is the Kafka \
-             Streams app running, with the client.id the operator sets?)",
+            "pod(s) without a member in {group} for over {}s: {} (is the Kafka Streams app \
+             running, with the client.id the operator sets?)",
             grace.as_secs(),
             missing.join(", ")
         );
@@ -435,8 +425,9 @@ pub fn processing(
         return verdict(
             R::GroupNotStable,
             format!(
-                "consumer group {group} has not been Stable for over {}s (it is {state})",
-                grace.as_secs()
+                "{group} has not been Stable for over {}s (it is {state}{})",
+                grace.as_secs(),
+                state_hint(app, state)
             ),
         );
     }
@@ -444,7 +435,7 @@ pub fn processing(
         return verdict(
             R::MembersJoining,
             format!(
-                "waiting up to {}s for pod(s) to join consumer group {group}: {}",
+                "waiting up to {}s for pod(s) to join {group}: {}",
                 grace.as_secs(),
                 joining.join(", ")
             ),
@@ -454,8 +445,9 @@ pub fn processing(
         return verdict(
             R::MembersJoining,
             format!(
-                "waiting up to {}s for consumer group {group} to become Stable (it is {state})",
-                grace.as_secs()
+                "waiting up to {}s for {group} to become Stable (it is {state}{})",
+                grace.as_secs(),
+                state_hint(app, state)
             ),
         );
     }
@@ -481,10 +473,28 @@ pub fn processing(
     verdict(
         R::Processing,
         format!(
-            "{ready} Ready pod(s) are members of the Stable consumer group {group}; no \
-             partition's commits stand still"
+            "{ready} Ready pod(s) are members of the Stable {group}; no partition's commits \
+             stand still"
         ),
     )
+}
+
+/// What the app's group is, as messages name it.
+fn group_kind(app: &StreamApp) -> &'static str {
+    if app.uses_streams_protocol() {
+        "streams group"
+    } else {
+        "consumer group"
+    }
+}
+
+/// What a state of the app's group waits on, where the state name alone does not tell.
+fn state_hint(app: &StreamApp, state: &str) -> &'static str {
+    if app.uses_streams_protocol() && state == "NotReady" {
+        ": a streams group is NotReady while its internal topics are missing"
+    } else {
+        ""
+    }
 }
 
 /// The memberless pods past the grace and within it, each sorted.
@@ -635,8 +645,8 @@ mod tests {
     fn outcome(status: KafkaStatus, waits: Waits) -> KafkaOutcome {
         KafkaOutcome {
             status: Some(status),
-            failure: None,
             waits,
+            ..KafkaOutcome::default()
         }
     }
 
@@ -789,25 +799,48 @@ mod tests {
     }
 
     #[test]
-    fn the_streams_protocol_is_said_and_does_not_hold_ready_back() {
+    fn a_streams_group_is_judged_like_a_consumer_group() {
         let mut app = app(APP);
-        app.spec
-            .config
-            .insert("group.protocol".into(), "Streams".into());
-        let v = judged(
-            &app,
-            &outcome(kafka_status("Dead", &[]), memberless(&[("wc-0", 900)])),
-        );
-        assert_eq!(
-            reason(&v, condition::PROCESSING),
-            (false, "StreamsProtocol")
-        );
+        app.spec.kafka.group_protocol = crate::crd::GroupProtocol::Streams;
+        let both = [
+            "wc-0-StreamThread-1-consumer",
+            "wc-1-StreamThread-1-consumer",
+        ];
+        let mut stable = kafka_status("Stable", &both);
+        if let Some(g) = stable.group.as_mut() {
+            g.protocol_type = "streams".into();
+        }
+        let v = judged(&app, &outcome(stable, Waits::default()));
+        assert_eq!(reason(&v, condition::PROCESSING), (true, "Processing"));
         assert!(
             get(&v, condition::PROCESSING)
                 .message
-                .contains("does not yet read streams groups")
+                .contains("Stable streams group wc")
         );
         assert_eq!(reason(&v, condition::READY), (true, "AllReplicasReady"));
+        // Missing members hold Ready back as they do on the classic protocol.
+        let v = judged(
+            &app,
+            &outcome(kafka_status("Empty", &[]), memberless(&[("wc-0", 900)])),
+        );
+        assert_eq!(reason(&v, condition::READY), (false, "MembersMissing"));
+        assert!(
+            get(&v, condition::READY)
+                .message
+                .contains("streams group wc")
+        );
+        // A streams group waiting on its internal topics says so.
+        let not_ready = Waits {
+            unstable: Some(("NotReady".into(), secs(300))),
+            ..Waits::default()
+        };
+        let v = judged(&app, &outcome(kafka_status("NotReady", &both), not_ready));
+        assert_eq!(reason(&v, condition::READY), (false, "GroupNotStable"));
+        let msg = &get(&v, condition::READY).message;
+        assert!(
+            msg.contains("it is NotReady: a streams group is NotReady while"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -2,10 +2,15 @@
 //! last check found. The Kubernetes side never waits on it longer than one bounded check, and
 //! a failed check keeps the last known figures.
 //!
-//! The state of each app (its last check, its restore-lag baseline, and since when its pods
-//! lack members, its group is unstable or its commits stand still) is kept under the
-//! StreamApp's uid and dropped once the app is gone from the controller's cache, so a deleted
-//! app does not stay in memory and an app re-created under the same name starts clean.
+//! The state of each app (its last check, its restore-lag baseline, since when its pods lack
+//! members, its group is unstable or its commits stand still, and the group configs last set
+//! on a streams group) is kept under the StreamApp's uid and dropped once the app is gone from
+//! the controller's cache, so a deleted app does not stay in memory and an app re-created
+//! under the same name starts clean.
+//!
+//! For an app on the streams rebalance protocol a successful check is followed, when due, by
+//! one more bounded request: the group config `streams.num.standby.replicas` set to
+//! `spec.standbyReplicas` (see [`super::group_config`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -17,8 +22,9 @@ use kstreams_kafka::{AppView, Baseline, Checked, ClientPool, CommitProgress, Kaf
 use kstreams_kafka::{KafkaError, KafkaStatus, PoolConfig, SourceOffsets, check};
 use kube::{Api, Client, ResourceExt};
 use thiserror::Error;
-use tracing::debug;
+use tracing::{debug, info, warn};
 
+use super::group_config::{Applied, Refusal};
 use super::pods::PodsSeen;
 use crate::crd::StreamApp;
 use crate::metrics::Metrics;
@@ -122,7 +128,7 @@ impl CredentialsError {
 }
 
 /// What the last Kafka check of an app found, and how long what it found has lasted.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct KafkaOutcome {
     /// The figures, from the latest successful check (possibly older than a failed one).
     pub status: Option<KafkaStatus>,
@@ -130,6 +136,9 @@ pub struct KafkaOutcome {
     pub failure: Option<CheckFailure>,
     /// How long the states the grace and stall rules judge have lasted, as of this reconcile.
     pub waits: Waits,
+    /// The broker's refusal of a group config the operator sets on the app's streams group,
+    /// until it takes one.
+    pub group_config_refused: Option<Refusal>,
 }
 
 /// How long each state that is tolerated for a while has lasted. The Kafka step keeps the
@@ -191,6 +200,8 @@ struct AppState {
     /// Since when the group has existed but not been Stable.
     unstable_since: Option<Instant>,
     progress: CommitProgress,
+    /// The group configs last set on a streams group.
+    group_config: Applied,
 }
 
 impl AppState {
@@ -329,12 +340,16 @@ impl KafkaChecks {
             generation: app.metadata.generation.unwrap_or(0),
             pods: pods.clone(),
         };
-        let (last, previous, waits) = {
+        let (last, previous, waits, apply) = {
             let apps = self.lock();
             let state = apps.get(&uid);
             let last = state.and_then(|s| s.last.clone());
             let waits = state.map(|s| s.waits(pods, Instant::now()));
-            (last, state.and_then(|s| s.baseline.clone()), waits)
+            let apply = match state {
+                Some(s) => s.group_config.due(app),
+                None => Applied::default().due(app),
+            };
+            (last, state.and_then(|s| s.baseline.clone()), waits, apply)
         };
         if let Some((at, seen, outcome)) = &last
             && !self.due(at.elapsed(), seen, &checked_for, waits.as_ref(), eager)
@@ -346,22 +361,43 @@ impl KafkaChecks {
             });
         }
         let started = Instant::now();
-        let result = match connection(client, app).await {
+        let (result, sent) = match connection(client, app).await {
             Ok(conn) => {
                 let view = app_view(app, pods.names());
-                check(&self.pool, &conn, &view, previous.as_ref())
+                let result = check(&self.pool, &conn, &view, previous.as_ref())
                     .await
-                    .map_err(CheckFailure::from)
+                    .map_err(CheckFailure::from);
+                metrics.kafka_checked(started.elapsed());
+                // Only brokers that just answered are asked to change the group; a failed
+                // check says why they are not, and the change waits for the next one.
+                let sent = match (&result, apply) {
+                    (Ok(_), Some(apply)) => {
+                        let r = self
+                            .pool
+                            .alter_group_configs(&conn, &apply.group, &apply.configs())
+                            .await;
+                        Some((apply, r))
+                    }
+                    _ => None,
+                };
+                (result, sent)
             }
-            Err(e) => Err(CheckFailure::from(e)),
+            Err(e) => {
+                metrics.kafka_checked(started.elapsed());
+                (Err(CheckFailure::from(e)), None)
+            }
         };
-        metrics.kafka_checked(started.elapsed());
+        log_group_config(sent.as_ref());
         let now = Instant::now();
         let mut apps = self.lock();
         let state = apps.entry(uid).or_insert_with(|| AppState {
             namespace: app.namespace().unwrap_or_default(),
             ..AppState::default()
         });
+        state
+            .group_config
+            .took_in(app, sent.as_ref().map(|(a, r)| (a, r)));
+        let group_config_refused = state.group_config.refusal.clone();
         let outcome = match result {
             Ok(Checked {
                 status,
@@ -374,6 +410,7 @@ impl KafkaChecks {
                     status: Some(status),
                     failure: None,
                     waits: Waits::default(),
+                    group_config_refused,
                 }
             }
             Err(failure) => {
@@ -383,6 +420,7 @@ impl KafkaChecks {
                     status: known.or_else(|| last.and_then(|(_, _, o)| o.status)),
                     failure: Some(failure),
                     waits: Waits::default(),
+                    group_config_refused,
                 }
             }
         };
@@ -428,6 +466,22 @@ impl KafkaChecks {
     }
 }
 
+/// Logs what setting a group config came to; the condition and the Event come from the
+/// outcome.
+fn log_group_config(sent: Option<&(super::group_config::Apply, Result<(), KafkaError>)>) {
+    let Some((apply, result)) = sent else { return };
+    let key = super::group_config::STANDBY_REPLICAS;
+    match result {
+        Ok(()) => info!(group = %apply.group, key, value = apply.standbys, "set group config"),
+        Err(e) if Refusal::of(e, apply).is_some() => {
+            warn!(group = %apply.group, key, value = apply.standbys, error = %e, "group config refused");
+        }
+        Err(e) => {
+            debug!(group = %apply.group, key, reason = e.reason(), error = %e, "setting group config failed; retried at the next check");
+        }
+    }
+}
+
 /// The key of an app's state: its uid, which a re-created app does not share.
 fn state_key(app: &StreamApp) -> String {
     app.uid()
@@ -447,6 +501,7 @@ pub fn app_view(app: &StreamApp, pods: Vec<String>) -> AppView {
             .get("acceptable.recovery.lag")
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_ACCEPTABLE_RECOVERY_LAG),
+        streams_protocol: app.uses_streams_protocol(),
     }
 }
 
@@ -578,7 +633,7 @@ spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
             KafkaOutcome {
                 status: Some(status),
                 failure: None,
-                waits: Waits::default(),
+                ..KafkaOutcome::default()
             },
         ));
         state.waits(pods, at)

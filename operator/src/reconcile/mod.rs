@@ -2,7 +2,8 @@
 //!
 //! 1. `observe`: read the app's StatefulSet, pods, budget and referenced objects (I/O);
 //! 2. `kafka`: check the app's Kafka side when due (`pods` says when the pods changed), else
-//!    reuse the last check (I/O, bounded);
+//!    reuse the last check, and set the group configs of a streams group (`group_config`)
+//!    (I/O, bounded);
 //! 3. `reset`: one step of a reset asked in `spec.reset` (I/O), and with `spec.suspend` the
 //!    `hold` that keeps the app at zero instances (pure);
 //! 4. `decide`: the StatefulSet's shape (replicas, update partition) and the disruption
@@ -20,6 +21,7 @@ pub mod context;
 pub mod decide;
 #[cfg(test)]
 mod fixtures;
+pub mod group_config;
 pub mod hold;
 pub mod idle;
 pub mod judge;
@@ -36,6 +38,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use tracing::{debug, warn};
 
 use self::context::Context;
@@ -140,6 +143,12 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         *ready = h.ready();
     }
     verdicts.extend(hold::verdicts(app, reset.status.as_ref()));
+    // A refused group config is told once, when the status does not tell it yet (the
+    // Degraded transition's own Event leaves it out: another problem may mask it there).
+    let refused = kafka
+        .as_ref()
+        .and_then(|k| k.group_config_refused.clone())
+        .filter(|r| r.is_news(app));
 
     let status = report::status(
         app,
@@ -151,6 +160,9 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         &now,
     );
     report::publish_transitions(ctx, app, &verdicts).await;
+    if let Some(r) = refused {
+        report::publish(ctx, app, EventType::Warning, r.reason(), r.message()).await;
+    }
     // A paused app's children are not applied: the decision's transitions did not happen.
     for n in decision.notices.iter().filter(|_| !app.spec.paused) {
         report::publish(ctx, app, n.type_, n.reason, n.note.clone()).await;

@@ -141,7 +141,8 @@ pub async fn publish_transitions(ctx: &Context, app: &StreamApp, verdicts: &[Ver
             continue;
         }
         let (type_, reason, note) = match (v.type_, v.status) {
-            (condition::DEGRADED, true) => {
+            // A refused group config has its own Event, published when it is news.
+            (condition::DEGRADED, true) if !super::group_config::is_reason(&v.reason) => {
                 (EventType::Warning, v.reason.as_str(), v.message.clone())
             }
             (condition::DEGRADED, false) if before.as_ref().is_some_and(|(s, _)| *s) => (

@@ -87,6 +87,9 @@ fn zone_assignment_tags(user: Option<&String>) -> String {
 pub fn shared_properties(app: &StreamApp) -> BTreeMap<String, String> {
     let spec = &app.spec;
     let mut props: BTreeMap<String, String> = spec.config.clone();
+    // Kafka Streams' default protocol is left unwritten; a value stored in spec.config before
+    // admission refused it has been read into `group_protocol` and goes.
+    props.remove(owned::GROUP_PROTOCOL.key);
     // Defaults the user may override. Warm-up replicas (KIP-441) take their tasks over only at
     // the next probing rebalance: Kafka Streams' 10 minutes would hold every restore-aware
     // step, the Restoring condition and the disruption budget that long after the warm-up
@@ -103,10 +106,16 @@ pub fn shared_properties(app: &StreamApp) -> BTreeMap<String, String> {
         spec.kafka.bootstrap_servers.clone(),
     );
     own(owned::STATE_DIR.key, spec.state.mount_path.clone());
+    // Under the streams protocol the broker ignores it (the group config
+    // `streams.num.standby.replicas` counts, which the Kafka step sets); written all the same,
+    // so a protocol switch alone does not change it.
     own(
         owned::NUM_STANDBY_REPLICAS.key,
         spec.standby_replicas.to_string(),
     );
+    if let Some(protocol) = app.group_protocol().property() {
+        own(owned::GROUP_PROTOCOL.key, protocol.to_string());
+    }
     if spec.placement.zone_aware_standbys {
         let tags = zone_assignment_tags(spec.config.get(RACK_AWARE_ASSIGNMENT_TAGS));
         own(RACK_AWARE_ASSIGNMENT_TAGS, tags);
@@ -380,6 +389,32 @@ spec:
     }
 
     #[test]
+    fn the_group_protocol_is_written_only_for_streams() {
+        let mut app = app(SASL_APP);
+        let protocol = |app: &StreamApp| shared_properties(app).get("group.protocol").cloned();
+        assert_eq!(protocol(&app), None);
+        app.spec.kafka.group_protocol = crate::crd::GroupProtocol::Streams;
+        assert_eq!(protocol(&app).as_deref(), Some("streams"));
+        let env = container_env(&app);
+        assert!(
+            env.iter().any(|e| e.name == "KAFKA_STREAMS_GROUP_PROTOCOL"
+                && e.value.as_deref() == Some("streams"))
+        );
+        // A value stored in spec.config before admission refused it: the spec field's
+        // protocol, or the stored `streams`, is what is written.
+        app.spec
+            .config
+            .insert("group.protocol".into(), "classic".into());
+        assert_eq!(protocol(&app).as_deref(), Some("streams"));
+        app.spec.kafka.group_protocol = crate::crd::GroupProtocol::Classic;
+        assert_eq!(protocol(&app), None);
+        app.spec
+            .config
+            .insert("group.protocol".into(), "Streams".into());
+        assert_eq!(protocol(&app).as_deref(), Some("streams"));
+    }
+
+    #[test]
     fn properties_file_escapes_as_java_reads_it() {
         let props = BTreeMap::from([("a key".to_string(), " lead=x\\y".to_string())]);
         assert_eq!(
@@ -444,6 +479,7 @@ spec:
     fn the_builders_set_every_owned_key() {
         let mut app = app(SASL_APP);
         app.spec.static_membership = true;
+        app.spec.kafka.group_protocol = crate::crd::GroupProtocol::Streams;
         let props = shared_properties(&app);
         let env = container_env(&app);
         for k in owned::OWNED_KEYS {

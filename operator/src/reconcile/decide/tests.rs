@@ -14,7 +14,7 @@ use kstreams_kafka::status::PodKafkaStatus;
 use super::*;
 use crate::crd::StreamAppStatus;
 use crate::reconcile::fixtures::{kafka_status, pod};
-use crate::reconcile::kafka::{CheckFailure, KafkaOutcome, Waits};
+use crate::reconcile::kafka::{CheckFailure, KafkaOutcome};
 use crate::resources::testing::app;
 use kstreams_kafka::KafkaError;
 
@@ -122,8 +122,7 @@ fn restoring(mut status: KafkaStatus, ordinal: i32, lag: i64) -> KafkaStatus {
 fn ok(status: KafkaStatus) -> KafkaOutcome {
     KafkaOutcome {
         status: Some(status),
-        failure: None,
-        waits: Waits::default(),
+        ..KafkaOutcome::default()
     }
 }
 
@@ -301,7 +300,7 @@ fn a_kafka_outage_holds_the_rollout_even_past_the_timeout_with_continue() {
             operation: "describe group",
             timeout: Duration::from_secs(5),
         })),
-        waits: Waits::default(),
+        ..KafkaOutcome::default()
     });
     let d = w.decide();
     assert_eq!(d.shape.partition, Some(2));
@@ -328,7 +327,7 @@ fn pods_unready_while_kafka_is_down_are_no_free_step() {
             operation: "describe group",
             timeout: Duration::from_secs(5),
         })),
-        waits: Waits::default(),
+        ..KafkaOutcome::default()
     });
     let d = w.decide();
     assert_eq!(d.shape.partition, Some(2));

@@ -239,6 +239,52 @@ async fn step(
     }
 }
 
+/// Why a reset of an app on the streams rebalance protocol is refused, and how to do it by
+/// hand: the reset's Kafka steps are written for a classic consumer group, and a streams
+/// group's offsets are reset with its own tooling (`kafka-streams-groups.sh`).
+fn streams_protocol_refusal(app: &StreamApp, spec: &ResetSpec) -> String {
+    use crate::crd::{InputOffsets, InternalTopics, LocalState};
+    let group = app.application_id();
+    let target = match spec.input_offsets {
+        InputOffsets::Earliest => Some("--to-earliest".to_string()),
+        InputOffsets::Latest => Some("--to-latest".to_string()),
+        InputOffsets::Timestamp => Some(format!(
+            "--to-datetime {}",
+            spec.timestamp.as_deref().unwrap_or("...")
+        )),
+        InputOffsets::Keep => None,
+    };
+    let mut by_hand =
+        vec!["suspend the app (spec.suspend: true) and wait until the group is Empty".to_string()];
+    let delete = spec.internal_topics == InternalTopics::Delete;
+    match (target, delete) {
+        (Some(to), _) => by_hand.push(format!(
+            "run `kafka-streams-groups.sh --bootstrap-server ... --group {group} --reset-offsets \
+             --all-input-topics {to}{} --execute`",
+            if delete {
+                " --delete-all-internal-topics"
+            } else {
+                ""
+            }
+        )),
+        (None, true) => by_hand.push(format!(
+            "run `kafka-streams-groups.sh --bootstrap-server ... --group {group} --reset-offsets \
+             --all-input-topics --to-current --delete-all-internal-topics --execute`"
+        )),
+        (None, false) => {}
+    }
+    if spec.local_state == LocalState::Wipe {
+        by_hand.push("delete the app's state PersistentVolumeClaims".into());
+    }
+    by_hand.push("resume the app".into());
+    format!(
+        "the app is on the streams rebalance protocol (spec.kafka.groupProtocol: Streams, \
+         KIP-1071): the offsets of streams group {group} are reset with the group's own \
+         tooling, which this operator does not run yet. To reset by hand: {}",
+        by_hand.join(", then ")
+    )
+}
+
 /// The checks before the first step: what admission could not know. Refused leaves
 /// everything as it was; a check that cannot run yet keeps the reset Pending.
 async fn start(
@@ -269,9 +315,7 @@ async fn start(
         ..ResetOutcome::default()
     };
     if app.uses_streams_protocol() {
-        return refuse(
-            "the app uses the streams rebalance protocol (group.protocol=streams), whose groups this operator cannot reset yet".into(),
-        );
+        return refuse(streams_protocol_refusal(app, spec));
     }
     let target = match plan::target(spec) {
         Ok(t) => t,
@@ -501,5 +545,47 @@ fn notice(type_: EventType, reason: &'static str, note: String) -> Notice {
         type_,
         reason,
         note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{GroupProtocol, InputOffsets, InternalTopics, LocalState};
+    use crate::resources::testing::app;
+
+    #[test]
+    fn a_streams_protocol_reset_is_refused_with_the_command_that_does_it() {
+        let mut app = app("
+apiVersion: kstreams.dev/v1alpha1
+kind: StreamApp
+metadata: {name: wc}
+spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092', groupProtocol: Streams}}
+");
+        assert_eq!(app.spec.kafka.group_protocol, GroupProtocol::Streams);
+        app.spec.application_id = Some("wordcount".into());
+        let mut spec = ResetSpec {
+            id: "r1".into(),
+            input_offsets: InputOffsets::Earliest,
+            timestamp: None,
+            internal_topics: InternalTopics::Delete,
+            local_state: LocalState::Wipe,
+            accept_double_counting: false,
+        };
+        let why = streams_protocol_refusal(&app, &spec);
+        assert!(why.contains("streams rebalance protocol"), "{why}");
+        assert!(why.contains("does not run yet"), "{why}");
+        assert!(
+            why.contains(
+                "kafka-streams-groups.sh --bootstrap-server ... --group wordcount --reset-offsets \
+                 --all-input-topics --to-earliest --delete-all-internal-topics --execute"
+            ),
+            "{why}"
+        );
+        assert!(why.contains("PersistentVolumeClaims"), "{why}");
+        spec.input_offsets = InputOffsets::Keep;
+        spec.internal_topics = InternalTopics::Keep;
+        let why = streams_protocol_refusal(&app, &spec);
+        assert!(!why.contains("kafka-streams-groups.sh"), "{why}");
     }
 }

@@ -47,7 +47,7 @@ import org.apache.kafka.streams.processor.TaskId;
  *       {@code lag} are {@code -1} when Kafka Streams did not know them yet.</li>
  * </ul>
  *
- * <p>Threading (Kafka Streams 4.3): these callbacks run on the state updater thread of each
+ * <p>Threading (Kafka Streams 4.3 and 4.4): these callbacks run on the state updater thread of each
  * stream thread ({@code <client.id>-StreamThread-<n>-StateUpdater-1}), which restores the
  * active tasks and updates the standbys of that stream thread; the stream thread itself keeps
  * polling and processing its running tasks meanwhile. {@link #onBatchRestored} is called after

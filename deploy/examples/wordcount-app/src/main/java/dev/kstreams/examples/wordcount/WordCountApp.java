@@ -85,12 +85,14 @@ public final class WordCountApp {
      * are processed by nobody. {@code LEAVE_GROUP} sends a LeaveGroup request on close, so the
      * group rebalances at once and the tasks move to the standbys and the other instances.
      *
-     * <p>Kafka Streams 4.3.1: {@code KafkaStreams.CloseOptions#leaveGroup} (KIP-812) is deprecated
-     * since 4.2 for {@link CloseOptions} (KIP-1153). With the classic protocol LEAVE_GROUP works
-     * for dynamic and static members alike (the consumer sends LeaveGroup by member id, and the
-     * broker removes a static member that way too), but for a static member leaving throws
-     * away what static membership is for (a restart within {@code session.timeout.ms} without
-     * a rebalance), so the default stays in the group when {@code group.instance.id} is set.
+     * <p>Kafka Streams 4.4.0 (as 4.3): {@code KafkaStreams.CloseOptions#leaveGroup} (KIP-812) is
+     * deprecated since 4.2 for {@link CloseOptions} (KIP-1153); 4.4 adds a {@code DEFAULT}
+     * operation, which a plain {@code close()} uses, so the app keeps naming the operation
+     * explicitly. With the classic protocol LEAVE_GROUP works for dynamic and static members
+     * alike (the consumer sends LeaveGroup by member id, and the broker removes a static member
+     * that way too), but for a static member leaving throws away what static membership is for
+     * (a restart within {@code session.timeout.ms} without a rebalance), so the default stays in
+     * the group when {@code group.instance.id} is set.
      * With {@code group.protocol=streams} (KIP-1071) the member always leaves.
      */
     static CloseOptions closeOptions(boolean leaveGroup) {
