@@ -108,6 +108,14 @@ async fn a_streams_protocol_app_is_shown_like_a_classic_one_and_its_standbys_set
     let mut pods: Vec<&str> = g.members.iter().filter_map(|m| m.pod.as_deref()).collect();
     pods.sort();
     assert_eq!(pods, ["sp-0", "sp-1"], "members mapped to their pods");
+    assert!(
+        g.members
+            .iter()
+            .all(|m| m.process_id.is_some() && m.member_epoch.is_some()),
+        "{:?}",
+        g.members
+    );
+    assert!(g.group_epoch.is_some() && g.assignment_epoch.is_some());
     assert_eq!(
         k.changelog_topics
             .iter()

@@ -74,6 +74,23 @@ pub struct DecodedMember {
     pub assignment_error: Option<(i32, &'static str)>,
     /// What could not be decoded.
     pub decode_problems: Vec<String>,
+    /// What a streams group tells of the member beyond the classic fields.
+    pub streams: Option<StreamsMemberFacts>,
+}
+
+/// What a streams group (KIP-1071) tells of a member that a classic group does not.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StreamsMemberFacts {
+    /// `process.id` of its Kafka Streams instance.
+    pub process_id: String,
+    /// `client.rack`.
+    pub rack: Option<String>,
+    /// Client tags.
+    pub client_tags: BTreeMap<String, String>,
+    /// Member epoch.
+    pub member_epoch: i32,
+    /// Warm-up tasks.
+    pub warmup: Vec<TaskId>,
 }
 
 /// The pod a member belongs to: the operator sets `client.id` to the pod name, and Kafka

@@ -3,6 +3,8 @@
 //! Every figure is either exact or says it is not: lags the broker cannot determine are
 //! `None`, and figures that rest on a guess carry an `...Exact: false` flag next to them.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -85,8 +87,16 @@ pub struct GroupStatus {
     pub state: String,
     /// Protocol type (`consumer` for Kafka Streams).
     pub protocol_type: String,
-    /// Chosen assignment protocol (`stream` for Kafka Streams); empty while rebalancing.
+    /// Chosen assignment protocol (`stream` for Kafka Streams); empty while rebalancing, and
+    /// for a streams group (`protocolType: streams`).
     pub protocol: String,
+    /// A streams group's epoch, bumped by every membership or topology change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_epoch: Option<i32>,
+    /// The epoch of a streams group's target assignment; behind `groupEpoch` while the broker
+    /// computes a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_epoch: Option<i32>,
     /// The members.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<GroupMemberStatus>,
@@ -110,6 +120,19 @@ pub struct GroupMemberStatus {
     /// Version of the Streams subscription data it sent; absent when undecodable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_version: Option<i32>,
+    /// The Kafka Streams instance (`process.id`) of a streams-group member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_id: Option<String>,
+    /// Its `client.rack`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<String>,
+    /// Its client tags (`client.tag.*`, used for rack-aware standbys).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_tags: BTreeMap<String, String>,
+    /// A streams-group member's epoch; behind the group's assignment epoch while it
+    /// reconciles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_epoch: Option<i32>,
 }
 
 /// One pod's share of the app's work and how far behind it is.
@@ -126,6 +149,9 @@ pub struct PodKafkaStatus {
     /// Standby tasks, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub standby_tasks: Vec<String>,
+    /// Warm-up tasks of a streams-group member: restored here before they move here, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warmup_tasks: Vec<String>,
     /// Processing lag of the source partitions assigned to this pod; absent while any of them
     /// has no committed offset.
     #[serde(default, skip_serializing_if = "Option::is_none")]

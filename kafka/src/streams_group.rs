@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::group::{DecodedMember, pod_of};
+use crate::group::{DecodedMember, StreamsMemberFacts, pod_of};
 use crate::lag::{ChangelogMapping, Partition};
 use crate::protocol::messages::streams_group_describe_response::{DescribedGroup, TaskIds};
 use crate::userdata::TaskId;
@@ -249,6 +249,13 @@ impl StreamsGroupSnapshot {
                     rebalance_scheduled: !m.warmup.is_empty() || !m.reconciled,
                     assignment_error: None,
                     decode_problems: problems,
+                    streams: Some(StreamsMemberFacts {
+                        process_id: m.process_id.clone(),
+                        rack: m.rack_id.clone(),
+                        client_tags: m.client_tags.clone(),
+                        member_epoch: m.member_epoch,
+                        warmup: m.warmup.iter().filter_map(task).collect(),
+                    }),
                 }
             })
             .collect()

@@ -260,6 +260,13 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
             members: mine.len() as i32,
             active_tasks: active.iter().map(ToString::to_string).collect(),
             standby_tasks: standby.iter().map(ToString::to_string).collect(),
+            warmup_tasks: mine
+                .iter()
+                .flat_map(|m| m.streams.iter().flat_map(|s| s.warmup.iter()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(ToString::to_string)
+                .collect(),
             processing_lag: lag.known(),
             uncommitted_partitions: lag.uncommitted,
             restore_lag: restore.and_then(|r| r.lag),
@@ -297,15 +304,22 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
     };
 
     let kind = match (&obs.group, &obs.streams_group) {
-        (_, Some(sg)) => Some((
-            sg.state.clone(),
-            STREAMS_GROUP_TYPE.to_string(),
-            String::new(),
-        )),
-        (Some(g), None) => Some((g.state.clone(), g.protocol_type.clone(), g.protocol.clone())),
+        (_, Some(sg)) => Some(GroupStatus {
+            state: sg.state.clone(),
+            protocol_type: STREAMS_GROUP_TYPE.to_string(),
+            group_epoch: Some(sg.group_epoch),
+            assignment_epoch: Some(sg.assignment_epoch),
+            ..Default::default()
+        }),
+        (Some(g), None) => Some(GroupStatus {
+            state: g.state.clone(),
+            protocol_type: g.protocol_type.clone(),
+            protocol: g.protocol.clone(),
+            ..Default::default()
+        }),
         (None, None) => None,
     };
-    let group = kind.map(|(state, protocol_type, protocol)| {
+    let group = kind.map(|kind| {
         let mut members: Vec<GroupMemberStatus> = members
             .iter()
             .map(|m| GroupMemberStatus {
@@ -314,15 +328,18 @@ pub fn build_status(app: &AppView, obs: &Observation, now: String) -> KafkaStatu
                 host: m.host.clone(),
                 assigned_partitions: m.assigned.len() as i32,
                 subscription_version: m.subscription_version,
+                process_id: m.streams.as_ref().map(|s| s.process_id.clone()),
+                rack: m.streams.as_ref().and_then(|s| s.rack.clone()),
+                client_tags: m
+                    .streams
+                    .as_ref()
+                    .map(|s| s.client_tags.clone())
+                    .unwrap_or_default(),
+                member_epoch: m.streams.as_ref().map(|s| s.member_epoch),
             })
             .collect();
         members.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-        GroupStatus {
-            state,
-            protocol_type,
-            protocol,
-            members,
-        }
+        GroupStatus { members, ..kind }
     });
 
     problems.sort_by(|a, b| (a.reason, &a.message).cmp(&(b.reason, &b.message)));

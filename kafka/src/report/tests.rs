@@ -299,6 +299,9 @@ fn streams_group_status() {
     assert_eq!(g.members.len(), 2);
     assert_eq!(g.members[1].pod.as_deref(), Some("wc-1"));
     assert_eq!(g.members[0].assigned_partitions, 2);
+    assert_eq!((g.group_epoch, g.assignment_epoch), (Some(3), Some(3)));
+    assert_eq!(g.members[0].process_id.as_deref(), Some("wc-0-process"));
+    assert_eq!(g.members[0].subscription_version, None);
     let p0 = &s.pods[0];
     assert_eq!(p0.active_tasks, ["0_0", "1_0"]);
     assert_eq!(p0.standby_tasks, ["1_1"]);
@@ -330,4 +333,5 @@ fn streams_group_status() {
     }
     let s = build_status(&app(), &obs, "2026-01-01T00:00:00Z".into());
     assert!(s.probing_rebalance_pending);
+    assert_eq!(s.pods[1].warmup_tasks, ["1_0"]);
 }

@@ -95,6 +95,7 @@ pub fn kafka_status(state: &str, members: &[&str]) -> KafkaStatus {
                     ..GroupMemberStatus::default()
                 })
                 .collect(),
+            ..GroupStatus::default()
         }),
         ..KafkaStatus::default()
     }
