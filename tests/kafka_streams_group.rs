@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use integration_tests::jvm_app::{AppInstance, produce, wait_status};
-use integration_tests::kafka::streams_group_lags;
+use integration_tests::kafka::{streams_group_lags, wait_group_config};
 use integration_tests::local_pods::example_jar;
 use integration_tests::{Kafka, PrivateKafka};
 use kstreams_kafka::status::KafkaStatus;
@@ -179,11 +179,7 @@ async fn a_streams_group_is_read_with_its_topology_tasks_lag_and_standby_setting
     pool.alter_group_configs(&conn, &app_id, &[(STANDBYS.into(), Some("1".into()))])
         .await
         .expect("1 standby is within the cap");
-    let configs = pool
-        .group_configs(&conn, &app_id, &[STANDBYS])
-        .await
-        .expect("describe group configs");
-    assert_eq!(configs.get(STANDBYS).map(String::as_str), Some("1"));
+    wait_group_config(&pool, &conn, &app_id, STANDBYS, "1").await;
     let g = wait_group(&pool, &conn, &app_id, "standby tasks assigned", |g| {
         g.state == "Stable" && standby_tasks(g) > 0
     })

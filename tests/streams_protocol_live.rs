@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use integration_tests::kafka::streams_group_lags;
+use integration_tests::kafka::{streams_group_lags, wait_group_config};
 use integration_tests::local_pods::{example_jar, wordcount_app};
 use integration_tests::{Kafka, LocalPods, Operator, TestNamespace, client, is, wait_for};
 use k8s_openapi::api::core::v1::Pod;
@@ -135,17 +135,8 @@ async fn a_streams_protocol_app_is_shown_like_a_classic_one_and_its_standbys_set
     );
     let conn = KafkaConnection::plaintext(&kafka.bootstrap);
     let pool = ClientPool::new(PoolConfig::default());
-    let configs = pool
-        .group_configs(&conn, &app_id, &["streams.num.standby.replicas"])
-        .await
-        .expect("group configs");
-    assert_eq!(
-        configs
-            .get("streams.num.standby.replicas")
-            .map(String::as_str),
-        Some("1"),
-        "the operator set the group config"
-    );
+    // The operator set the group config.
+    wait_group_config(&pool, &conn, &app_id, "streams.num.standby.replicas", "1").await;
 
     // 0 standbys: the broker assigns none.
     let patch = |n: i32| serde_json::json!({"spec": {"standbyReplicas": n}});

@@ -191,3 +191,30 @@ pub fn consumer_group_lags(bootstrap: &str, group: &str) -> BTreeMap<(String, i3
     );
     rows
 }
+
+/// Polls `group`'s config `key` until the broker answers `want`, and returns. A config the
+/// controller took reaches the broker's metadata cache a moment later, so a describe right
+/// after an alter may still show the old value.
+pub async fn wait_group_config(
+    pool: &kstreams_kafka::ClientPool,
+    conn: &kstreams_kafka::KafkaConnection,
+    group: &str,
+    key: &str,
+    want: &str,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // Polling cadence of the condition, not a wait for time to pass.
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let last = pool.group_configs(conn, group, &[key]).await;
+        if let Ok(configs) = &last
+            && configs.get(key).map(String::as_str) == Some(want)
+        {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {group}'s {key} to read {want}; last: {last:?}");
+        }
+    }
+}
