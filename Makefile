@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup demo test up down status lint unit integration test-kafka-compat crd tools bench-reconcile bench-recovery deploy-manifests image
+.PHONY: setup demo test up down status lint unit integration test-kafka-compat crd tools bench-reconcile bench-recovery soak deploy-manifests image
 
 ## Check the toolchains and install the missing Debian packages, before anything builds; fails
 ## within seconds naming what is missing. Everything that builds depends on it.
@@ -75,6 +75,11 @@ bench-reconcile:
 ## update, a restart with and without its volume, a scale-out, RestoreAware beside StatefulSet.
 bench-recovery:
 	e2e/with-stack.sh e2e/bench-recovery.sh rollout
+
+## The long cases, one table at the end (e2e/soak.sh): a memory soak, kube-apiserver/etcd
+## restarts, the decoder properties at 10x the budget, the operator killed ten times.
+soak: setup
+	e2e/with-stack.sh e2e/soak.sh
 
 ## Regenerate crds/ from the Rust types.
 crd:

@@ -2,7 +2,8 @@
 # A real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager
 # and kube-scheduler built from source, kwok simulating 6 nodes, two in each of 3 zones, a default
 # StorageClass whose PVCs the PV controller really binds. Usage: e2e/cluster.sh up|down|env|status|nodes
-# (`nodes` prints the Node objects, for `kubectl apply` to a running cluster after NODES changed).
+# (`nodes` prints the Node objects, for `kubectl apply` to a running cluster after NODES changed),
+# or restart-apiserver|restart-etcd [SECONDS_DOWN] (fault tests, on a private cluster only).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -152,20 +153,15 @@ nodes_ready() {
 }
 default_sa_exists() { kubectl -n default get serviceaccount default; }
 
-up() {
-  "$E2E_DIR/tools.sh" k8s
-  "$E2E_DIR/tools.sh" kwok
-  "$E2E_DIR/tools.sh" helm
-  "$E2E_DIR/tools.sh" kubeconform
-  mkdir -p "$DIR"
-  check_ports
-  pki
-  kubeconfig
+start_etcd() {
   start etcd "etcd_healthy" "$K8S_BIN/etcd" --name e2e --data-dir "$DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "e2e=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --quota-backend-bytes=2147483648 \
     --listen-metrics-urls=""
+}
+
+start_apiserver() {
   start kube-apiserver "healthy https://127.0.0.1:$APISERVER_PORT/readyz" "$K8S_BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
@@ -176,6 +172,33 @@ up() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --profiling=false --event-ttl 1h
+}
+
+# restart NAME START_FN [SECONDS_DOWN]: stops the daemon we recorded under NAME, keeps it down
+# for SECONDS_DOWN (default 0; an outage long enough for clients to notice), starts it again
+# with the same flags and data, and waits for it to be ready. For `make soak`'s fault tests,
+# on a private cluster (KSO_STATE and the KSO_*_PORT variables): never on the shared one.
+restart() {
+  [[ $KSO_STATE != "${XDG_STATE_HOME:-$HOME/.local/state}/kstreams-operator" ]] ||
+    die "cluster: refusing to restart $1 of the default (shared) stack; set KSO_STATE and KSO_*_PORT for a private cluster"
+  running "$1" || die "cluster: $1 is not running under $KSO_STATE"
+  log "stopping $1"
+  stop_daemon "$1"
+  sleep "${3:-0}"
+  "$2"
+}
+
+up() {
+  "$E2E_DIR/tools.sh" k8s
+  "$E2E_DIR/tools.sh" kwok
+  "$E2E_DIR/tools.sh" helm
+  "$E2E_DIR/tools.sh" kubeconform
+  mkdir -p "$DIR"
+  check_ports
+  pki
+  kubeconfig
+  start_etcd
+  start_apiserver
   start kube-controller-manager "healthz_insecure https://127.0.0.1:$KCM_PORT/healthz" "$K8S_BIN/kube-controller-manager" \
     --kubeconfig "$KUBECONFIG_FILE" --authentication-kubeconfig "$KUBECONFIG_FILE" \
     --authorization-kubeconfig "$KUBECONFIG_FILE" --leader-elect=false \
@@ -223,5 +246,7 @@ case ${1:-} in
     echo "export PATH=$(tool_path):\$PATH"
     ;;
   status) status ;;
-  *) die "usage: $0 up|down|env|status|nodes" ;;
+  restart-apiserver) restart kube-apiserver start_apiserver "${2:-0}" ;;
+  restart-etcd) restart etcd start_etcd "${2:-0}" ;;
+  *) die "usage: $0 up|down|env|status|nodes|restart-apiserver|restart-etcd [SECONDS_DOWN]" ;;
 esac

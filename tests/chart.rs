@@ -432,9 +432,11 @@ async fn renders_and_examples_validate_strictly() {
     assert_eq!(
         rules(&namespaced, "ClusterRole", None),
         vec![
-            json!({"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get"]})
+            json!({"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get"]}),
+            json!({"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}),
+            json!({"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["get"]}),
         ],
-        "namespaced mode: the only cluster-wide right is reading StorageClasses"
+        "namespaced mode: the only cluster-wide rights are reading StorageClasses, Nodes and PersistentVolumes"
     );
     for ns in ["team-a", "team-b"] {
         assert!(
@@ -1482,11 +1484,17 @@ async fn namespaced_mode_install_grants_what_the_operator_needs_where_it_watches
     assert_rights(
         &user,
         None,
-        &[],
+        &[
+            ("get", "nodes"),
+            ("list", "nodes"),
+            ("get", "persistentvolumes"),
+        ],
         &[
             ("list", "streamapps.kstreams.dev"),
             ("watch", "pods"),
             ("get", "secrets"),
+            ("watch", "nodes"),
+            ("list", "persistentvolumes"),
         ],
     );
     assert_lease_rights(&release);

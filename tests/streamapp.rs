@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::StreamExt;
-use integration_tests::{Operator, TestNamespace, client, install_crd, wait_for, wait_for_list};
+use integration_tests::{Operator, TestNamespace, client, wait_for, wait_for_list};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -169,109 +169,7 @@ async fn wordcount_app_runs_spread_with_bound_state_and_reports_ready() {
     }
 }
 
-/// Each bad input is refused by the apiserver with a message naming the field.
-#[tokio::test]
-async fn bad_input_is_rejected_at_admission_with_the_field_named() {
-    let client = client().await;
-    install_crd(&client).await;
-    let ns = TestNamespace::new(&client, "admission").await;
-    let apps = ns.api::<StreamApp>();
-    let create = |patch: serde_json::Value| {
-        let apps = apps.clone();
-        async move {
-            let mut obj = serde_json::to_value(wordcount("bad")).unwrap();
-            json_merge(&mut obj, patch);
-            let app: StreamApp = serde_json::from_value(obj).unwrap();
-            apps.create(&PostParams::default(), &app).await
-        }
-    };
-    let cases = [
-        (
-            serde_json::json!({"spec": {"replicas": -1}}),
-            "spec.replicas",
-        ),
-        (
-            serde_json::json!({"spec": {"standbyReplicas": -1}}),
-            "spec.standbyReplicas",
-        ),
-        (serde_json::json!({"spec": {"image": ""}}), "spec.image"),
-        (
-            serde_json::json!({"spec": {"kafka": {"bootstrapServers": "kafka"}}}),
-            "must be host:port",
-        ),
-        (
-            serde_json::json!({"spec": {"state": {"mountPath": "data"}}}),
-            "must be an absolute path",
-        ),
-        (
-            serde_json::json!({"spec": {"config": {"application.id": "x"}}}),
-            "use spec.applicationId",
-        ),
-        (
-            serde_json::json!({"spec": {"config": {"num.standby.replicas": "3"}}}),
-            "use spec.standbyReplicas",
-        ),
-        (
-            serde_json::json!({"spec": {"config": {"group.protocol": "streams"}}}),
-            "use spec.kafka.groupProtocol",
-        ),
-    ];
-    for (patch, expected) in cases {
-        let err = create(patch.clone())
-            .await
-            .expect_err(&format!("{patch} must be rejected"));
-        assert!(
-            err.to_string().contains(expected),
-            "{patch}: expected '{expected}' in: {err}"
-        );
-    }
-
-    // Transition rules: applicationId is immutable, storage may not shrink.
-    let mut good = wordcount("good");
-    good.spec.state.storage = "2Gi".into();
-    apps.create(&PostParams::default(), &good).await.unwrap();
-    for (patch, expected) in [
-        (
-            serde_json::json!({"spec": {"applicationId": "other"}}),
-            "spec.applicationId is immutable",
-        ),
-        (
-            serde_json::json!({"spec": {"state": {"storage": "1Gi"}}}),
-            "never shrink",
-        ),
-    ] {
-        let err = apps
-            .patch("good", &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .expect_err(&format!("{patch} must be rejected"));
-        assert!(
-            err.to_string().contains(expected),
-            "{patch}: expected '{expected}' in: {err}"
-        );
-    }
-    // Growing storage and keeping the id are fine.
-    apps.patch(
-        "good",
-        &PatchParams::default(),
-        &Patch::Merge(
-            serde_json::json!({"spec": {"applicationId": "good", "state": {"storage": "3Gi"}}}),
-        ),
-    )
-    .await
-    .unwrap();
-}
-
-fn json_merge(into: &mut serde_json::Value, patch: serde_json::Value) {
-    match (into, patch) {
-        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
-            for (k, v) in b {
-                json_merge(a.entry(k).or_insert(serde_json::Value::Null), v);
-            }
-        }
-        (a, b) => *a = b,
-    }
-}
-
+/// The Events about the object `name`.
 async fn events_for(ns: &TestNamespace, name: &str) -> Vec<Event> {
     ns.api::<Event>()
         .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))

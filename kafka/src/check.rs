@@ -1,23 +1,30 @@
-//! One check of an app's Kafka side: read the brokers, then compute the status.
+//! Checks of apps' Kafka side: read the brokers once for all the apps of a cluster, then
+//! compute each app's status from its own slice of what was read.
 //!
-//! Reads only: the operator never joins the app's group, never commits, never alters a topic.
-//! Requests per check: one Metadata; then concurrently one DescribeConfigs (all changelogs),
-//! ListGroups per broker + one DescribeGroups, one OffsetFetch (all source partitions, after a
-//! FindCoordinator the first time), and one ListOffsets per partition leader (all source and
-//! changelog partitions). An app on the streams protocol gets one StreamsGroupDescribe (through
-//! the wire connection to its coordinator) instead of the DescribeGroups.
+//! Reads only: the operator never joins an app's group, never commits, never alters a topic.
+//! Requests per check of any number of apps of one cluster, all through the cluster's shared
+//! wire connections (one per broker): one Metadata (every topic); one ListGroups per broker
+//! (every group: which groups exist, which other apps extend an app's id, and each group's
+//! coordinator, the broker that lists it); then at once one DescribeConfigs (every
+//! changelog's `cleanup.policy`), one DescribeGroups per coordinator (every classic group),
+//! one StreamsGroupDescribe per coordinator (every streams group) and one ListOffsets per
+//! partition leader (every source and changelog partition); then one OffsetFetch per
+//! coordinator (every existing group's source partitions). A group whose coordinator moved
+//! in between costs one FindCoordinator for all such groups and one more request each.
 
-use std::future::Future;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use tracing::{debug, instrument};
 
-use super::client::{ClientPool, ClusterClients};
+use super::client::{ClientPool, ClusterClients, PerGroup};
 use super::connection::KafkaConnection;
 use super::error::KafkaError;
 use super::progress::SourceOffsets;
 use super::report::{AppView, Baseline, Observation, build_status};
+use super::slices::{
+    Needs, Reads, committed_wanted, extending_groups, own_topics, take_committed, take_reads,
+};
 use super::status::KafkaStatus;
 
 /// What one check found.
@@ -32,7 +39,8 @@ pub struct Checked {
     pub sources: SourceOffsets,
 }
 
-/// Reads the app's topics, group, committed and end offsets, and computes its status.
+/// Reads the app's topics, group, committed and end offsets, and computes its status: a
+/// [`check_cluster`] of this app alone.
 /// Restore lag is measured against the baseline of the group's current members: pass the one
 /// the previous check returned (`None` at first) and keep the one returned.
 /// A missing group is `status.group = None`; a topic deleted mid-check is a status problem.
@@ -43,120 +51,163 @@ pub async fn check(
     app: &AppView,
     previous: Option<&Baseline>,
 ) -> Result<Checked, KafkaError> {
+    check_cluster(pool, conn, &[(app, previous)])
+        .await
+        .pop()
+        .unwrap_or_else(|| {
+            Err(KafkaError::Request {
+                bootstrap: conn.bootstrap_servers.clone(),
+                operation: "check",
+                detail: "the check returned no result".into(),
+            })
+        })
+}
+
+/// Checks every app of `apps`, all on `conn`'s cluster, with one round of requests whose
+/// number does not grow with the number of apps (see the module docs); each app's result
+/// is what [`check`] of that app alone returns, in the order of `apps`, each with the
+/// previous baseline it came with. An error the brokers gave for one app's group or topics
+/// fails that app alone; a request that failed (a broker unreachable, timing out, refusing
+/// the request) fails every app, with the same error.
+#[instrument(skip_all, fields(apps = apps.len(), bootstrap = %conn.bootstrap_servers))]
+pub async fn check_cluster(
+    pool: &ClientPool,
+    conn: &KafkaConnection,
+    apps: &[(&AppView, Option<&Baseline>)],
+) -> Vec<Result<Checked, KafkaError>> {
     let started = Instant::now();
-    let clients = pool.cluster(conn)?;
-    let mut obs = observe(&clients, app).await?;
-    let baseline = Baseline::next(previous, &obs);
-    obs.baseline = Some(baseline.clone());
-    let status = build_status(app, &obs, now_rfc3339());
+    let observed = match pool.cluster(conn) {
+        Ok(clients) => observe(&clients, apps).await,
+        Err(e) => Err(e),
+    };
+    let observed = match observed {
+        Ok(o) => o,
+        Err(e) => return vec![Err(e); apps.len()],
+    };
+    let now = now_rfc3339();
+    let out: Vec<Result<Checked, KafkaError>> = apps
+        .iter()
+        .zip(observed)
+        .map(|((app, previous), obs)| Ok(finish(app, *previous, obs?, now.clone())))
+        .collect();
     debug!(
         took_ms = started.elapsed().as_millis() as u64,
-        processing_lag = ?status.processing_lag_total,
-        problems = status.problems.len(),
+        failed = out.iter().filter(|r| r.is_err()).count(),
         "Kafka check done"
     );
-    Ok(Checked {
+    out
+}
+
+/// The app's check from its observation.
+fn finish(
+    app: &AppView,
+    previous: Option<&Baseline>,
+    mut obs: Observation,
+    now: String,
+) -> Checked {
+    let baseline = Baseline::next(previous, &obs);
+    obs.baseline = Some(baseline.clone());
+    let status = build_status(app, &obs, now);
+    Checked {
+        sources: obs.source_offsets(app),
         status,
         baseline,
-        sources: obs.source_offsets(app),
-    })
+    }
 }
 
-/// Reads everything a status needs, in as few requests as the client library allows.
-pub(crate) async fn observe(
-    clients: &Arc<ClusterClients>,
-    app: &AppView,
-) -> Result<Observation, KafkaError> {
-    let app_id = app.application_id.clone();
-    let (topics, other_apps) = tokio::join!(
-        blocking(clients, "metadata", |c| c.topics()),
-        blocking(clients, "list groups", move |c| c.extending_groups(&app_id)),
-    );
-    let mut obs = Observation {
-        topics: topics?,
-        other_apps: other_apps?,
-        ..Default::default()
-    };
-    let changelogs: Vec<String> = obs
-        .internal_topics(app)
-        .changelogs
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
-    let sources = obs.source_partitions(app);
-    let mut offsets_of = sources.clone();
-    offsets_of.extend(obs.changelog_partitions(app));
-    let group_id = app.application_id.clone();
-
-    let streams = app.streams_protocol;
-    let describe = async {
-        if streams {
-            Ok((None, clients.streams_group(&group_id).await?))
-        } else {
-            let group = blocking(clients, "describe group", move |c| {
-                c.describe_group(&group_id)
-            });
-            Ok((group.await?, None))
-        }
-    };
-    let (policies, groups, end) = tokio::join!(
-        clients.cleanup_policies(&changelogs),
-        describe,
-        blocking(clients, "list offsets", move |c| c.end_offsets(&offsets_of)),
-    );
-    let (end, gone) = end?;
-    (obs.group, obs.streams_group) = groups?;
-    obs.cleanup_policies = policies?;
-    obs.end = end;
-    obs.gone = gone;
-    // A changelog DescribeConfigs no longer knows was deleted meanwhile.
-    obs.gone.extend(
-        changelogs
-            .iter()
-            .filter(|c| !obs.cleanup_policies.contains_key(*c))
-            .cloned(),
-    );
-    // No group: nothing was ever committed (an Empty group with offsets is still listed).
-    if obs.group.is_some() || obs.streams_group.is_some() {
-        let group_id = app.application_id.clone();
-        obs.committed = blocking(clients, "fetch committed offsets", move |c| {
-            c.committed(&group_id, &sources)
+/// Reads everything the statuses of `apps` need, each request once for all of them; the
+/// outer error is a request's, the inner ones each app's own.
+async fn observe(
+    clients: &ClusterClients,
+    apps: &[(&AppView, Option<&Baseline>)],
+) -> Result<Vec<Result<Observation, KafkaError>>, KafkaError> {
+    let meta = clients.metadata().await?;
+    let listed = clients.list_groups(&meta.nodes).await?;
+    let mut observed: Vec<Observation> = apps
+        .iter()
+        .map(|(app, _)| Observation {
+            topics: own_topics(app, &meta.topics),
+            other_apps: extending_groups(&app.application_id, &listed),
+            ..Default::default()
         })
-        .await?;
-    }
-    Ok(obs)
-}
+        .collect();
+    let needs: Vec<Needs> = apps
+        .iter()
+        .zip(&observed)
+        .map(|((app, _), obs)| Needs::of(app, obs))
+        .collect();
 
-/// Runs a blocking librdkafka call on the blocking pool. librdkafka enforces the per-call
-/// timeout itself; the outer limit only guards against a call that never returns.
-fn blocking<T, F>(
-    clients: &Arc<ClusterClients>,
-    operation: &'static str,
-    f: F,
-) -> impl Future<Output = Result<T, KafkaError>> + use<T, F>
-where
-    T: Send + 'static,
-    F: FnOnce(&ClusterClients) -> Result<T, KafkaError> + Send + 'static,
-{
-    let c = clients.clone();
-    let bootstrap = clients.bootstrap().to_string();
-    let timeout = clients.timeout();
-    async move {
-        let limit = timeout * 2 + std::time::Duration::from_secs(1);
-        match tokio::time::timeout(limit, tokio::task::spawn_blocking(move || f(&c))).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(join)) => Err(KafkaError::Request {
-                bootstrap,
-                operation,
-                detail: format!("worker failed: {join}"),
-            }),
-            Err(_) => Err(KafkaError::Timeout {
-                bootstrap,
-                operation,
-                timeout: limit,
-            }),
+    let changelogs = needs
+        .iter()
+        .flat_map(|n| n.changelogs.iter().cloned())
+        .collect();
+    let partitions = needs
+        .iter()
+        .flat_map(|n| n.offsets_of.iter().cloned())
+        .collect();
+    // Only listed groups exist; each is asked of the broker that listed it.
+    let (mut classic, mut streams) = (BTreeMap::new(), BTreeMap::new());
+    for (app, _) in apps {
+        if let Some(coordinator) = listed.get(&app.application_id) {
+            let to = if app.streams_protocol {
+                &mut streams
+            } else {
+                &mut classic
+            };
+            to.insert(app.application_id.clone(), coordinator.clone());
         }
     }
+    let (policies, groups, streams_groups, end) = tokio::join!(
+        clients.cleanup_policies(&changelogs),
+        clients.describe_groups(classic),
+        clients.describe_streams_groups(streams),
+        clients.end_offsets(&partitions, &meta),
+    );
+    let reads = Reads {
+        end: end?,
+        groups: groups?,
+        streams_groups: streams_groups?,
+        policies: policies?,
+    };
+    let mut results: Vec<Result<(), KafkaError>> = apps
+        .iter()
+        .zip(&needs)
+        .zip(&mut observed)
+        .map(|(((app, _), needs), obs)| take_reads(app, needs, &reads, &meta.topics, obs))
+        .collect();
+
+    let wanted = committed_wanted(
+        apps.iter()
+            .zip(&needs)
+            .zip(&observed)
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|((((app, _), needs), obs), _)| (*app, needs, obs)),
+    );
+    let committed: PerGroup<_> = if wanted.is_empty() {
+        BTreeMap::new()
+    } else {
+        let groups = wanted
+            .into_iter()
+            .filter_map(|(group, partitions)| {
+                let coordinator = listed.get(&group)?.clone();
+                Some((group, (coordinator, partitions.into_iter().collect())))
+            })
+            .collect();
+        clients.committed_offsets(groups, &meta).await?
+    };
+    for ((((app, _), needs), obs), result) in
+        apps.iter().zip(&needs).zip(&mut observed).zip(&mut results)
+    {
+        if result.is_ok() {
+            *result = take_committed(app, needs, &committed, obs);
+        }
+    }
+    Ok(observed
+        .into_iter()
+        .zip(results)
+        .map(|(obs, r)| r.map(|()| obs))
+        .collect())
 }
 
 /// Now, RFC 3339.

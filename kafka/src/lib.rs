@@ -2,12 +2,14 @@
 //! consumer group and the Kafka Streams data of its members, processing and restore lag.
 //!
 //! This crate knows nothing of Kubernetes or of the StreamApp resource: its caller describes
-//! the app as an [`AppView`]. Entry point: [`check`] with a shared [`ClientPool`], a
-//! [`KafkaConnection`] and that view; the result ([`Checked`]) is a [`KafkaStatus`], the
+//! the app as an [`AppView`]. Entry points: [`check_cluster`] with a shared [`ClientPool`], a
+//! [`KafkaConnection`] and the views of all apps of that cluster (one round of requests for
+//! all of them), or [`check`] of one app; each result ([`Checked`]) is a [`KafkaStatus`], the
 //! [`Baseline`] to pass to the next check and the source offsets a [`CommitProgress`] follows
 //! across checks. Everything but `client` and `check` is pure.
 //!
-//! Layout: `client` talks to the brokers (librdkafka), `check` runs one check through it;
+//! Layout: `client` talks to the brokers (wire connections; librdkafka for resets), `check`
+//! runs the checks through it, `slices` cuts each app's part out of what was read for all;
 //! `userdata` and `group` decode what members send, `topics` and `lag` compute from the
 //! offsets, `progress` follows commits across checks, `report` turns one observation into a
 //! status; `status` is the status's shape; `reset` the pure part of an application reset,
@@ -23,14 +25,15 @@ mod progress;
 pub(crate) mod protocol;
 mod report;
 pub mod reset;
+mod slices;
 pub mod status;
 pub mod streams_group;
 pub mod topics;
 pub mod userdata;
 mod wire;
 
-pub use check::{Checked, check};
-pub use client::{ClientPool, PoolConfig, RequestStats};
+pub use check::{Checked, check, check_cluster};
+pub use client::{ClientPool, OpenClients, PoolConfig, RequestStats};
 pub use connection::{KafkaConnection, SecurityProtocol};
 pub use error::KafkaError;
 pub use progress::{CommitProgress, SourceOffsets};
@@ -38,3 +41,8 @@ pub use report::{AppView, Baseline, Observation, build_status};
 pub use reset::{GroupMembers, OffsetTarget, OffsetsReset, ResetRefusal, reset_marker};
 pub use status::{KafkaProblem, KafkaStatus, ProblemReason};
 pub use wire::DecodeError;
+
+/// Entry points into the wire decoders for the property tests only (feature `decoder-testing`).
+#[cfg(feature = "decoder-testing")]
+#[doc(hidden)]
+pub use protocol::testing as decoder_testing;

@@ -266,12 +266,29 @@ impl<'a> Reader<'a> {
 
     /// Kafka `string` (int16 length, -1 = null), UTF-8.
     pub(crate) fn string(&mut self, what: &'static str) -> Result<Option<String>, DecodeError> {
+        self.string_within(what, usize::MAX)
+    }
+
+    /// Kafka `string` of at most `max` bytes, as a name whose length Kafka limits: a longer
+    /// one is corrupt data, refused before it is copied.
+    pub(crate) fn string_within(
+        &mut self,
+        what: &'static str,
+        max: usize,
+    ) -> Result<Option<String>, DecodeError> {
         let offset = self.pos;
         let n = self.i16(what)?;
         if n == -1 {
             return Ok(None);
         }
         let len = length(what, offset, n.into())?;
+        if len > max {
+            return Err(DecodeError::InvalidLength {
+                what,
+                offset,
+                len: n.into(),
+            });
+        }
         let b = self.take(len, what)?;
         Ok(Some(String::from_utf8_lossy(b).into_owned()))
     }
@@ -342,6 +359,21 @@ mod tests {
         assert_eq!(r.bytes("b").unwrap(), None);
         assert_eq!(r.string("s").unwrap(), None);
         assert_eq!(r.remaining(), 0);
+    }
+
+    #[test]
+    fn a_string_longer_than_its_limit_is_refused() {
+        let mut r = Reader::new(&[0, 3, b'a', b'b', b'c']);
+        assert_eq!(
+            r.string_within("topic", 2),
+            Err(DecodeError::InvalidLength {
+                what: "topic",
+                offset: 0,
+                len: 3
+            })
+        );
+        let mut r = Reader::new(&[0, 3, b'a', b'b', b'c']);
+        assert_eq!(r.string_within("topic", 3).unwrap().as_deref(), Some("abc"));
     }
 
     #[test]

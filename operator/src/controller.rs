@@ -75,15 +75,33 @@ async fn controller(
     let forget = forget_deleted(scope.clone(), ns.map(str::to_string), shutdown.clone());
     let run = controller
         .owns(api::<StatefulSet>(&client, ns), managed.clone())
-        .owns(api::<Service>(&client, ns), managed.clone())
-        .owns(api::<ConfigMap>(&client, ns), managed.clone())
+        // Watched rather than owned: the reconcile skips applying a ConfigMap or Service the
+        // watch shows unchanged since the last apply (`reconcile::applied`).
+        .watches(api::<ConfigMap>(&client, ns), managed.clone(), {
+            let applied = scope.ctx.applied.clone();
+            move |cm: ConfigMap| {
+                applied.saw("ConfigMap", &cm.metadata);
+                owner(&cm)
+            }
+        })
+        .watches(api::<Service>(&client, ns), managed.clone(), {
+            let applied = scope.ctx.applied.clone();
+            move |svc: Service| {
+                applied.saw("Service", &svc.metadata);
+                owner(&svc)
+            }
+        })
         .owns(api::<PodDisruptionBudget>(&client, ns), managed.clone())
         // Pod conditions (unschedulable, ready) change without touching the StatefulSet spec.
         .watches(api::<Pod>(&client, ns), managed, |pod: Pod| {
             let app = pod.labels().get(INSTANCE_LABEL)?.clone();
             Some(ObjectRef::new(&app).within(&pod.namespace()?))
         })
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .with_config(
+            kube::runtime::controller::Config::default()
+                .concurrency(concurrency)
+                .debounce(DEBOUNCE),
+        )
         .graceful_shutdown_on(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
@@ -95,6 +113,11 @@ async fn controller(
         });
     futures::future::join(run, forget).await;
 }
+
+/// How long the triggers of one app are gathered before it is reconciled: creating an app
+/// makes its four children, its pod and their status changes arrive within moments, and one
+/// reconcile serves them all.
+const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// How often the Kafka step's state is swept for apps that were deleted.
 const FORGET_DELETED: Duration = Duration::from_secs(10);
@@ -120,12 +143,27 @@ async fn forget_deleted(
                 .filter_map(|app| app.uid())
                 .collect();
             scope.ctx.kafka.forget_deleted(ns.as_deref(), &live);
+            scope.ctx.applied.forget_deleted(ns.as_deref(), &live);
         }
     };
     tokio::select! {
         _ = sweeping => {}
         _ = shutdown.wait_for(|stop| *stop) => {}
     }
+}
+
+/// The StreamApp controlling `child`, from its owner reference.
+fn owner<K: Resource>(child: &K) -> Option<ObjectRef<DeserializeGuard<StreamApp>>> {
+    let ns = child.meta().namespace.as_deref()?;
+    child
+        .owner_references()
+        .iter()
+        .find(|o| {
+            o.controller == Some(true)
+                && o.kind == StreamApp::kind(&())
+                && o.api_version == StreamApp::api_version(&())
+        })
+        .map(|o| ObjectRef::new(&o.name).within(ns))
 }
 
 fn key(obj: &DeserializeGuard<StreamApp>) -> String {

@@ -31,11 +31,22 @@ pub struct ErrorLabels {
     pub category: &'static str,
 }
 
+/// Labels of the child apply counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApplyLabels {
+    /// The child's kind.
+    pub kind: &'static str,
+    /// `applied`, or `skipped` when the apply would have changed nothing.
+    pub result: &'static str,
+}
+
 /// The operator's metrics.
 #[derive(Debug)]
 pub struct Metrics {
+    child_applies: Family<ApplyLabels, Counter>,
     reconciles: Family<ResultLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
+    baseline_failures: Family<ErrorLabels, Counter>,
     reconcile_duration: Histogram,
     kafka_check_duration: Histogram,
 }
@@ -44,8 +55,10 @@ impl Default for Metrics {
     fn default() -> Self {
         let buckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
         let metrics = Self {
+            child_applies: Family::default(),
             reconciles: Family::default(),
             errors: Family::default(),
+            baseline_failures: Family::default(),
             reconcile_duration: Histogram::new(buckets),
             kafka_check_duration: Histogram::new(buckets),
         };
@@ -60,6 +73,11 @@ impl Default for Metrics {
         for category in crate::error::Error::CATEGORIES {
             metrics
                 .errors
+                .get_or_create_owned(&ErrorLabels { category });
+        }
+        for category in crate::reconcile::baseline::BaselineError::CATEGORIES {
+            metrics
+                .baseline_failures
                 .get_or_create_owned(&ErrorLabels { category });
         }
         metrics
@@ -81,6 +99,16 @@ impl Metrics {
             self.errors.clone(),
         );
         r.register(
+            "kafka_baseline_failures",
+            "Failures to read or keep an app's restore-lag baseline in its ConfigMap, by category",
+            self.baseline_failures.clone(),
+        );
+        r.register(
+            "child_applies",
+            "Server-side applies of children by kind, and those skipped as changing nothing",
+            self.child_applies.clone(),
+        );
+        r.register(
             "reconcile_duration_seconds",
             "Duration of one reconcile",
             self.reconcile_duration.clone(),
@@ -99,6 +127,26 @@ impl Metrics {
             .get()
     }
 
+    /// Counts a server-side apply of a child.
+    pub fn applied(&self, kind: &'static str) {
+        self.child_applies
+            .get_or_create(&ApplyLabels {
+                kind,
+                result: "applied",
+            })
+            .inc();
+    }
+
+    /// Counts an apply skipped because it would change nothing.
+    pub fn apply_skipped(&self, kind: &'static str) {
+        self.child_applies
+            .get_or_create(&ApplyLabels {
+                kind,
+                result: "skipped",
+            })
+            .inc();
+    }
+
     /// Records a finished reconcile.
     pub fn reconciled(&self, took: Duration, error: Option<&'static str>) {
         self.reconcile_duration.observe(took.as_secs_f64());
@@ -109,6 +157,13 @@ impl Metrics {
         if let Some(category) = error {
             self.errors.get_or_create(&ErrorLabels { category }).inc();
         }
+    }
+
+    /// Records a failure to read or keep a restore-lag baseline (`BaselineError::category`).
+    pub fn baseline_failed(&self, category: &'static str) {
+        self.baseline_failures
+            .get_or_create(&ErrorLabels { category })
+            .inc();
     }
 
     /// Records one Kafka check.
@@ -291,6 +346,7 @@ status:
             r#"kstreams_reconcile_errors_total{category="ApplyFailed"} 0"#,
             r#"kstreams_reconcile_errors_total{category="KubeApiError"} 0"#,
             r#"kstreams_reconcile_errors_total{category="MissingNamespace"} 0"#,
+            r#"kstreams_kafka_baseline_failures_total{category="BaselineWriteFailed"} 0"#,
         ] {
             assert!(
                 fresh.lines().any(|l| l == series),

@@ -223,6 +223,8 @@ async fn lead_then_run(
             changed = leader.wait_for(|l| *l) => if changed.is_err() { break },
         }
         info!(%lease, "became leader: reconciling");
+        // Another process may have led meanwhile: what it saw is in the cluster, not here.
+        ctx.kafka.took_lead();
         // The controllers stop on shutdown (gracefully) or on lost leadership (at once).
         let (lead_stop_tx, lead_stop) = watch::channel(false);
         let controllers =

@@ -10,6 +10,7 @@ pub mod jvm_app;
 pub mod kafka;
 pub mod kube_env;
 pub mod local_pods;
+pub mod nodes;
 pub mod operator;
 pub mod private_kafka;
 pub mod process;

@@ -100,3 +100,20 @@ the calls the operator makes; see docs/operations.md.
   resources: [storageclasses]
   verbs: [get]
 {{- end }}
+
+{{/*
+Lost pods (rbac.readNodes): the nodes that pods showing a node's loss are bound to (get), the
+node a local volume is pinned to (list, by its kubernetes.io/hostname label), and the
+PersistentVolumes of those pods' claims (get). Only for pods that show a symptom; without it
+the operator reports what the pods alone show.
+*/}}
+{{- define "kstreams-operator.nodeRules" -}}
+{{- if .Values.rbac.readNodes }}
+- apiGroups: [""]
+  resources: [nodes]
+  verbs: [get, list]
+- apiGroups: [""]
+  resources: [persistentvolumes]
+  verbs: [get]
+{{- end }}
+{{- end }}

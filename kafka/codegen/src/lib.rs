@@ -100,7 +100,7 @@ pub fn generate(kafka_version: &str, inputs: &[(String, String)]) -> Result<Stri
             });
         message.emit(&mut out, response);
     }
-    out.push_str("\n/// Calls `visitor` with the sampler of every message, for tests that cover them all.\n#[cfg(test)]\npub(crate) fn visit_all(visitor: &mut impl super::Visit) {\n");
+    out.push_str("\n/// Calls `visitor` with the sampler of every message, for tests that cover them all.\n#[cfg(any(test, feature = \"decoder-testing\"))]\npub(crate) fn visit_all(visitor: &mut impl super::Visit) {\n");
     for message in messages.values() {
         let _ = writeln!(
             out,
@@ -110,6 +110,25 @@ pub fn generate(kafka_version: &str, inputs: &[(String, String)]) -> Result<Stri
         );
     }
     out.push_str("}\n");
+    out.push_str("\n/// Every nested struct: its name, size in memory, least size on the wire by version, and the\n/// versions it appears in, for the test that bounds what a decoded element count may allocate.\n#[cfg(test)]\npub(crate) fn struct_sizes() -> Vec<(&'static str, usize, fn(i16) -> usize, (i16, i16))> {\n    vec![\n");
+    for message in messages.values() {
+        // Nested structs only: they are what arrays hold.
+        for s in message.structs.iter().skip(1) {
+            let path = format!("{}::{}", message.module(), s.name);
+            let (lo, hi) = match s.versions {
+                Versions::Range(lo, hi) => (
+                    lo.max(message.valid.0),
+                    hi.map_or(message.valid.1, |h| h.min(message.valid.1)),
+                ),
+                Versions::None => continue,
+            };
+            let _ = writeln!(
+                out,
+                "        (\"{path}\", std::mem::size_of::<{path}>(), {path}::min_size, ({lo}, {hi})),"
+            );
+        }
+    }
+    out.push_str("    ]\n}\n");
     Ok(out)
 }
 
@@ -244,14 +263,26 @@ impl Type {
         )
     }
 
-    /// The least bytes one element of this type takes, to bound a decoded count.
-    fn min_size(&self) -> usize {
+    /// An expression for the fewest bytes a value of this type takes on the wire where `flex`
+    /// says whether the encoding is compact: what bounds a decoded element count, so that a
+    /// count is checked against the bytes its elements need rather than one byte each.
+    fn min_size(&self, flex: &str) -> String {
+        let length = |classic: usize| {
+            if flex == "true" {
+                "1".to_string()
+            } else {
+                format!("(if {flex} {{ 1 }} else {{ {classic} }})")
+            }
+        };
         match self {
-            Self::Int16 | Self::Uint16 => 2,
-            Self::Int32 | Self::Uint32 => 4,
-            Self::Int64 | Self::Float64 => 8,
-            Self::Uuid => 16,
-            _ => 1,
+            Self::Bool | Self::Int8 => "1".into(),
+            Self::Int16 | Self::Uint16 => "2".into(),
+            Self::Int32 | Self::Uint32 => "4".into(),
+            Self::Int64 | Self::Float64 => "8".into(),
+            Self::Uuid => "16".into(),
+            Self::String => length(2),
+            Self::Bytes | Self::Array(_) => length(4),
+            Self::Struct(name) => format!("{name}::min_size(version)"),
         }
     }
 
@@ -293,6 +324,8 @@ struct Struct {
     name: String,
     about: String,
     fields: Vec<Field>,
+    /// The versions it appears in: its field's for a nested struct, its own for a common one.
+    versions: Versions,
 }
 
 /// One schema file.
@@ -356,6 +389,7 @@ impl Message {
             name: name.clone(),
             about: about.clone(),
             fields: Vec::new(),
+            versions: Versions::Range(0, None),
         };
         structs.push(top);
         let top_fields = parse_fields(file, &name, fields, &mut structs)?;
@@ -378,6 +412,9 @@ impl Message {
                 name: cname.clone(),
                 about: format!("The common struct `{cname}`."),
                 fields: Vec::new(),
+                versions: str_field(common, "versions")
+                    .and_then(Versions::parse)
+                    .unwrap_or(Versions::Range(0, None)),
             });
             structs[index].fields = parse_fields(file, &cname, cfields, &mut structs)?;
         }
@@ -511,6 +548,26 @@ impl Message {
         }
         let _ = writeln!(out, "        }}");
 
+        // The least the struct takes, which bounds a decoded count of it.
+        let _ = writeln!(
+            out,
+            "\n        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.\n        #[allow(unused_variables, unused_mut)]\n        pub fn min_size(version: i16) -> usize {{"
+        );
+        let _ = writeln!(out, "            let flexible = {flex};");
+        let _ = writeln!(out, "            let mut n = 0;");
+        for f in &plain {
+            // A nullable struct may be just its 1-byte null marker.
+            let size = match (&f.ty, is_optional(f)) {
+                (Type::Struct(_), true) => "1".to_string(),
+                (ty, _) => ty.min_size(&flex_of(f)),
+            };
+            emit_guarded(out, f.versions.condition(), &format!("n += {size};"), 3);
+        }
+        let _ = writeln!(
+            out,
+            "            if flexible {{\n                n += 1;\n            }}\n            n\n        }}"
+        );
+
         // Decoder.
         let _ = writeln!(
             out,
@@ -564,7 +621,7 @@ impl Message {
         // A random value of every field `version` carries, for the round-trip tests.
         let _ = writeln!(
             out,
-            "\n        /// A random value with every field `version` carries set, the rest at defaults.\n        #[cfg(test)]\n        #[allow(unused_variables)]\n        pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {{"
+            "\n        /// A random value with every field `version` carries set, the rest at defaults.\n        #[cfg(any(test, feature = \"decoder-testing\"))]\n        #[allow(unused_variables)]\n        pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {{"
         );
         let _ = writeln!(out, "            let flexible = {flex};");
         let _ = writeln!(out, "            let mut out = Self::default();");
@@ -660,6 +717,7 @@ fn parse_fields(
                 name: name.to_string(),
                 about: str_field(json, "about").unwrap_or(name).to_string(),
                 fields: Vec::new(),
+                versions,
             });
             structs[index].fields = parse_fields(file, name, nested, structs)?;
         }
@@ -857,7 +915,7 @@ fn decode_value(f: &Field, r: &str, flex: &str, what: &str) -> String {
             ),
             Type::Array(inner) => format!(
                 "match {r}.array_count(\"{what}\", {flex}, {min})? {{ None => None, Some(n) => Some({elements}) }}",
-                min = inner.min_size(),
+                min = inner.min_size(flex),
                 elements = decode_elements(inner, r, flex, what),
             ),
             Type::Struct(name) => format!(
@@ -880,7 +938,7 @@ fn decode_plain(ty: &Type, r: &str, flex: &str, what: &str) -> String {
         Type::Struct(name) => format!("{name}::decode_from({r}, version)?"),
         Type::Array(inner) => format!(
             "match {r}.array_count(\"{what}\", {flex}, {min})? {{ None => Vec::new(), Some(n) => {elements} }}",
-            min = inner.min_size(),
+            min = inner.min_size(flex),
             elements = decode_elements(inner, r, flex, what),
         ),
         _ => String::new(),

@@ -1,8 +1,8 @@
-//! The clients of one cluster: their creation and settings, the per-group consumers for
-//! committed offsets, event serving, and the failure helpers the requests share.
+//! The clients of one cluster: the wire connections the checks read through, the
+//! librdkafka clients the resets use (created on first use), event serving, and the failure
+//! helpers the requests share.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -13,8 +13,8 @@ use tracing::warn;
 
 use super::brokers::Brokers;
 use super::config::PoolConfig;
-use super::context::{PoolConsumer, PoolContext, StatsBook, lock};
-use super::idle::{OffThread, Slot, sweep};
+use super::context::{PoolConsumer, PoolContext, StatsBook};
+use super::idle::OffThread;
 use crate::connection::KafkaConnection;
 use crate::error::{KafkaError, classify};
 
@@ -26,56 +26,71 @@ pub(crate) struct ClusterClients {
     conn: KafkaConnection,
     config: PoolConfig,
     pub(super) stats: Arc<StatsBook>,
-    pub(super) admin: OffThread<AdminClient<PoolContext>>,
-    pub(super) consumer: OffThread<PoolConsumer>,
+    /// The librdkafka clients of resets (topic configs and deletions; metadata, group and
+    /// offsets reads), each created on first use: checks never start them, nor their threads.
+    admin: OnceLock<OffThread<AdminClient<PoolContext>>>,
+    consumer: OnceLock<OffThread<PoolConsumer>>,
     pub(super) consumer_ctx: PoolContext,
-    groups: Mutex<HashMap<String, Slot<Arc<GroupConsumer>>>>,
-    /// The cluster's consumer group ids and when they were listed (see `group_ids`).
-    pub(super) group_ids: Mutex<Option<(Instant, Arc<BTreeSet<String>>)>>,
-    /// Wire connections for what librdkafka lacks.
+    /// The wire connections, one per broker: every read of the checks.
     pub(super) brokers: Brokers,
 }
 
-/// A consumer whose `group.id` is an app's group, for its committed offsets.
-pub(super) struct GroupConsumer {
-    pub(super) consumer: OffThread<PoolConsumer>,
-    pub(super) ctx: PoolContext,
-}
-
 impl ClusterClients {
+    /// The clients of `conn`'s cluster; connects to nothing yet.
     pub(super) fn new(
         conn: KafkaConnection,
         config: PoolConfig,
         stats: Arc<StatsBook>,
     ) -> Result<Self, KafkaError> {
-        let invalid = |e: RdError| KafkaError::InvalidConfig {
-            bootstrap: conn.bootstrap_servers.clone(),
-            detail: e.to_string(),
-        };
-        let mut admin_cfg = base_config(&conn, &config);
-        // The admin client never polls its main queue, where librdkafka queues log lines:
-        // keep only the most severe so an unreachable cluster cannot grow that queue.
-        admin_cfg.set_log_level(RDKafkaLogLevel::Emerg);
-        admin_cfg.remove("statistics.interval.ms");
-        let admin: AdminClient<PoolContext> = admin_cfg
-            .create_with_context(PoolContext::new(stats.clone()))
-            .map_err(invalid)?;
-        let consumer_ctx = PoolContext::new(stats.clone());
-        let consumer: PoolConsumer = consumer_config(&conn, &config, None)
-            .create_with_context(consumer_ctx.clone())
-            .map_err(invalid)?;
+        // Settings librdkafka would refuse are found now, not at the first reset.
+        consumer_config(&conn, &config)
+            .create_native_config()
+            .map_err(|e| KafkaError::InvalidConfig {
+                bootstrap: conn.bootstrap_servers.clone(),
+                detail: e.to_string(),
+            })?;
         let brokers = Brokers::new(conn.clone(), config.request_timeout);
         Ok(Self {
             conn,
             config,
+            consumer_ctx: PoolContext::new(stats.clone()),
             stats,
-            admin: OffThread(Some(admin)),
-            consumer: OffThread(Some(consumer)),
-            consumer_ctx,
-            groups: Mutex::default(),
-            group_ids: Mutex::default(),
+            admin: OnceLock::new(),
+            consumer: OnceLock::new(),
             brokers,
         })
+    }
+
+    fn invalid(&self, e: RdError) -> KafkaError {
+        KafkaError::InvalidConfig {
+            bootstrap: self.conn.bootstrap_servers.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// The admin client, created on first use.
+    pub(super) fn admin(&self) -> Result<&AdminClient<PoolContext>, KafkaError> {
+        if self.admin.get().is_none() {
+            let mut cfg = base_config(&self.conn, &self.config);
+            // The admin client never polls its main queue, where librdkafka queues log lines:
+            // keep only the most severe so an unreachable cluster cannot grow that queue.
+            cfg.set_log_level(RDKafkaLogLevel::Emerg);
+            cfg.remove("statistics.interval.ms");
+            let admin: AdminClient<PoolContext> = cfg
+                .create_with_context(PoolContext::new(self.stats.clone()))
+                .map_err(|e| self.invalid(e))?;
+            // Another caller may have won the race; its client is kept and this one dropped.
+            let _ = self.admin.set(OffThread(Some(admin)));
+        }
+        self.admin
+            .get()
+            .and_then(OffThread::get)
+            .ok_or_else(|| self.closed())
+    }
+
+    /// The librdkafka clients open: 0, 1 or 2.
+    pub(super) fn librdkafka_clients(&self) -> usize {
+        usize::from(self.admin.get().is_some()) + usize::from(self.consumer.get().is_some())
     }
 
     /// The bootstrap servers, for error messages.
@@ -88,8 +103,18 @@ impl ClusterClients {
         self.config.request_timeout
     }
 
+    /// The consumer without a group, created on first use. Blocking the first time.
     pub(super) fn shared(&self) -> Result<&PoolConsumer, KafkaError> {
-        self.consumer.get().ok_or_else(|| self.closed())
+        if self.consumer.get().is_none() {
+            let consumer: PoolConsumer = consumer_config(&self.conn, &self.config)
+                .create_with_context(self.consumer_ctx.clone())
+                .map_err(|e| self.invalid(e))?;
+            let _ = self.consumer.set(OffThread(Some(consumer)));
+        }
+        self.consumer
+            .get()
+            .and_then(OffThread::get)
+            .ok_or_else(|| self.closed())
     }
 
     pub(super) fn closed(&self) -> KafkaError {
@@ -118,54 +143,10 @@ impl ClusterClients {
         err
     }
 
-    /// The consumer of `group`, created on first use; closes idle ones on the way.
-    pub(super) fn group_consumer(&self, group: &str) -> Result<Arc<GroupConsumer>, KafkaError> {
-        let mut map = lock(&self.groups);
-        let evicted = sweep(&mut map, self.config.idle_timeout);
-        drop(evicted);
-        if let Some(slot) = map.get_mut(group) {
-            slot.last_used = Instant::now();
-            return Ok(slot.value.clone());
-        }
-        let ctx = PoolContext::new(self.stats.clone());
-        let consumer: PoolConsumer = consumer_config(&self.conn, &self.config, Some(group))
-            .create_with_context(ctx.clone())
-            .map_err(|e| KafkaError::InvalidConfig {
-                bootstrap: self.conn.bootstrap_servers.clone(),
-                detail: e.to_string(),
-            })?;
-        let gc = Arc::new(GroupConsumer {
-            consumer: OffThread(Some(consumer)),
-            ctx,
-        });
-        map.insert(
-            group.to_string(),
-            Slot {
-                value: gc.clone(),
-                last_used: Instant::now(),
-            },
-        );
-        Ok(gc)
-    }
-
-    pub(super) fn close_idle_groups(&self) {
-        let evicted = sweep(&mut lock(&self.groups), self.config.idle_timeout);
-        drop(evicted);
-    }
-
-    /// Serves the events of every consumer of this cluster. Blocking.
+    /// Serves the events of the cluster's consumer, if it was created. Blocking.
     pub(super) fn serve_all(&self) {
-        if let Some(c) = self.consumer.get() {
+        if let Some(c) = self.consumer.get().and_then(OffThread::get) {
             serve(c);
-        }
-        let groups: Vec<Arc<GroupConsumer>> = lock(&self.groups)
-            .values()
-            .map(|s| s.value.clone())
-            .collect();
-        for g in groups {
-            if let Some(c) = g.consumer.get() {
-                serve(c);
-            }
         }
     }
 }
@@ -194,12 +175,8 @@ fn base_config(conn: &KafkaConnection, config: &PoolConfig) -> ClientConfig {
     c
 }
 
-/// Settings of a read-only consumer; with `group`, for that group's committed offsets only.
-fn consumer_config(
-    conn: &KafkaConnection,
-    config: &PoolConfig,
-    group: Option<&str>,
-) -> ClientConfig {
+/// Settings of a read-only consumer without a group.
+fn consumer_config(conn: &KafkaConnection, config: &PoolConfig) -> ClientConfig {
     let mut c = base_config(conn, config);
     c.set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -208,9 +185,6 @@ fn consumer_config(
         // --describe` reports them (read_committed would make OffsetFetch wait on open
         // transactions of exactly-once apps).
         .set("isolation.level", "read_uncommitted");
-    if let Some(g) = group {
-        c.set("group.id", g);
-    }
     c
 }
 
@@ -219,13 +193,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn consumer_settings_never_commit_and_carry_the_group() {
+    fn consumer_settings_never_commit_and_have_no_group() {
         let conn = KafkaConnection::plaintext("k:9092");
-        let c = consumer_config(&conn, &PoolConfig::default(), Some("app"));
-        assert_eq!(c.get("group.id"), Some("app"));
+        let c = consumer_config(&conn, &PoolConfig::default());
+        assert_eq!(c.get("group.id"), None);
         assert_eq!(c.get("enable.auto.commit"), Some("false"));
         assert_eq!(c.get("isolation.level"), Some("read_uncommitted"));
-        let shared = consumer_config(&conn, &PoolConfig::default(), None);
-        assert_eq!(shared.get("group.id"), None);
+    }
+
+    #[test]
+    fn librdkafka_clients_start_only_when_used() {
+        let conn = KafkaConnection::plaintext("127.0.0.1:1");
+        let c = ClusterClients::new(conn, PoolConfig::default(), Arc::default()).unwrap();
+        assert_eq!(c.librdkafka_clients(), 0);
+        c.admin().unwrap();
+        assert_eq!(c.librdkafka_clients(), 1);
     }
 }

@@ -1,5 +1,6 @@
-//! [`ClientPool`]: the clients of every cluster, shared by the apps that use it, and the
-//! request counts read from their statistics.
+//! [`ClientPool`]: the clients of every cluster, shared by the apps that use it, the
+//! requests their wire connections sent, and the request counts read from the librdkafka
+//! clients' statistics.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -27,6 +28,18 @@ pub struct RequestStats {
     /// DescribeConfigs calls made through the admin clients (the admin client emits no
     /// statistics; librdkafka sends one DescribeConfigs request per call for topic resources).
     pub admin_describe_configs: u64,
+}
+
+/// Clients open for the pool's clusters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenClients {
+    /// Clusters with clients.
+    pub clusters: usize,
+    /// Wire connections, one per broker of a cluster at most (bootstrap addresses a broker
+    /// advertises under another name count apart).
+    pub wire_connections: usize,
+    /// librdkafka clients (each with its threads): only resets create them.
+    pub librdkafka_clients: usize,
 }
 
 /// Shared clients for many apps, keyed by connection settings.
@@ -81,6 +94,11 @@ impl ClientPool {
         Ok(clients)
     }
 
+    /// The clients of `conn`'s cluster if they are open; never creates them.
+    fn open(&self, conn: &KafkaConnection) -> Option<Arc<ClusterClients>> {
+        lock(&self.clusters).get(conn).map(|s| s.value.clone())
+    }
+
     /// Clusters with open clients.
     pub fn cluster_count(&self) -> usize {
         lock(&self.clusters).len()
@@ -88,11 +106,29 @@ impl ClientPool {
 
     /// Closes clients idle longer than the idle timeout (also done on every use).
     pub fn close_idle(&self) {
-        let mut map = lock(&self.clusters);
-        let evicted = sweep(&mut map, self.config.idle_timeout);
-        drop(map);
-        for c in &evicted {
-            c.close_idle_groups();
+        let evicted = sweep(&mut lock(&self.clusters), self.config.idle_timeout);
+        drop(evicted);
+    }
+
+    /// Requests the wire connections of `conn`'s cluster sent since its clients were created,
+    /// by broker node id (-1: a bootstrap address no Metadata named) and API (`Metadata`,
+    /// `OffsetFetch`, ...). Empty when the cluster has no clients.
+    pub fn wire_requests(&self, conn: &KafkaConnection) -> BTreeMap<(i32, &'static str), u64> {
+        self.open(conn)
+            .map(|c| c.brokers.requests())
+            .unwrap_or_default()
+    }
+
+    /// The clients open now, over all clusters.
+    pub fn open_clients(&self) -> OpenClients {
+        let clusters: Vec<Arc<ClusterClients>> = lock(&self.clusters)
+            .values()
+            .map(|s| s.value.clone())
+            .collect();
+        OpenClients {
+            clusters: clusters.len(),
+            wire_connections: clusters.iter().map(|c| c.brokers.open_connections()).sum(),
+            librdkafka_clients: clusters.iter().map(|c| c.librdkafka_clients()).sum(),
         }
     }
 

@@ -2,8 +2,8 @@
 //! checks before a reset, the commit of the reset offsets and the deletion of internal topics.
 //!
 //! These are the only calls of the crate that change anything on the brokers. The commit goes
-//! through a consumer of its own, created for the call and dropped after it: the pool's group
-//! consumers must stay read-only (see the module docs of `client`).
+//! through a consumer of its own, created for the call and dropped after it: the pool's
+//! clients stay read-only (see the module docs of `client`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -20,7 +20,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tracing::{info, warn};
 
 use super::cluster::{ClusterClients, serve};
-use super::context::{PoolConsumer, PoolContext, lock};
+use super::context::{PoolConsumer, PoolContext};
 use super::pool::ClientPool;
 use crate::connection::KafkaConnection;
 use crate::error::{KafkaError, classify, code_of};
@@ -114,7 +114,8 @@ impl ClientPool {
 
     /// The committed offsets of `group` for the partitions of `inputs`, with their metadata:
     /// (topic, partition) -> (offset, metadata). Partitions without a commit and topics that
-    /// do not exist are left out.
+    /// do not exist are left out. Read through the wire connections (Metadata, OffsetFetch at
+    /// the group's coordinator): no consumer of the group is created.
     pub async fn committed_with_metadata(
         &self,
         conn: &KafkaConnection,
@@ -122,25 +123,30 @@ impl ClientPool {
         inputs: &[String],
     ) -> Result<BTreeMap<(String, i32), (i64, String)>, KafkaError> {
         let clients = self.cluster(conn)?;
-        let (group, inputs) = (group.to_string(), inputs.to_vec());
-        run(&clients, "fetch committed offsets", 2, move |c| {
-            let topics = c.topics()?;
-            let present: Vec<String> = inputs
-                .into_iter()
-                .filter(|t| topics.contains_key(t))
-                .collect();
-            let partitions = input_partitions(&present, &topics).unwrap_or_default();
-            let gc = c.group_consumer(&group)?;
-            let consumer = gc.consumer.get().ok_or_else(|| c.closed())?;
-            c.committed_meta(consumer, &gc.ctx, &partitions)
-        })
-        .await
+        let meta = clients.metadata().await?;
+        let present: Vec<String> = inputs
+            .iter()
+            .filter(|t| meta.topics.contains_key(*t))
+            .cloned()
+            .collect();
+        let partitions = input_partitions(&present, &meta.topics).unwrap_or_default();
+        if partitions.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let coordinator = clients.brokers.coordinator(group).await?;
+        let wanted = BTreeMap::from([(group.to_string(), (coordinator, partitions))]);
+        let mut found = clients.committed_offsets(wanted, &meta).await?;
+        let committed = found.remove(group).unwrap_or_else(|| Ok(BTreeMap::new()))?;
+        Ok(committed
+            .into_iter()
+            .map(|(p, (offset, metadata))| (p, (offset, metadata.unwrap_or_default())))
+            .collect())
     }
 
     /// The app's own internal topics (changelog and repartition) now, sorted: the
     /// `topics::internal_topics` rule, leaving out the topics of other apps whose
     /// application.id extends this one, so a reset never deletes another app's topic. The
-    /// cluster's groups are listed afresh for this, not taken from the cache checks use.
+    /// cluster's groups are listed afresh for this.
     pub async fn internal_topic_names(
         &self,
         conn: &KafkaConnection,
@@ -149,9 +155,6 @@ impl ClientPool {
         let clients = self.cluster(conn)?;
         let app_id = app_id.to_string();
         run(&clients, "list internal topics", 2, move |c| {
-            // An app created within the cache's lifetime would be missing from it, and its
-            // topics would pass for ours.
-            *lock(&c.group_ids) = None;
             let others = c.extending_groups(&app_id)?;
             let found = internal_topics(&app_id, &c.topics()?, &others);
             let mut names: Vec<String> = found
@@ -460,7 +463,7 @@ impl ClusterClients {
         topics: &[String],
     ) -> Result<Result<BTreeMap<String, Option<i64>>, Vec<String>>, KafkaError> {
         let op = "describe configs";
-        let admin = self.admin.get().ok_or_else(|| self.closed())?;
+        let admin = self.admin()?;
         let specs: Vec<ResourceSpecifier<'_>> =
             topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
         let opts = AdminOptions::new().request_timeout(Some(self.timeout()));
@@ -505,7 +508,7 @@ impl ClusterClients {
     /// returns the ones deleted (topics already gone are skipped).
     async fn delete(&self, names: &[String]) -> Result<Vec<String>, KafkaError> {
         let op = "delete topics";
-        let admin = self.admin.get().ok_or_else(|| self.closed())?;
+        let admin = self.admin()?;
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let opts = AdminOptions::new()
             .request_timeout(Some(self.timeout()))

@@ -1,8 +1,12 @@
 //! One connection to one broker: TCP, TLS and SASL as the cluster's settings say, then
 //! ApiVersions. Requests go one at a time; the caller puts each under its timeout and drops
 //! the connection after any failure, so a half-read response never reaches the next request.
+//! Every request sent is counted by API in a [`RequestCounts`] the caller keeps across
+//! reconnections.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -41,6 +45,10 @@ pub(crate) enum WireError {
     /// SASL authentication failed.
     #[error("SASL: {0}")]
     Sasl(String),
+    /// The connection's own settings are unusable (a malformed PEM, an unknown mechanism):
+    /// nothing was sent.
+    #[error("{0}")]
+    Config(String),
     /// The broker speaks no version of an API we know.
     #[error(
         "the broker supports no version of {0} this operator speaks (a broker older than Kafka 4.0?)"
@@ -64,14 +72,111 @@ pub(crate) enum WireError {
     },
 }
 
+/// Reads one response frame: its int32 size, then that many bytes. The buffer grows with the
+/// bytes that arrive rather than with the size announced, so a corrupt or hostile size costs
+/// no more memory than the data actually sent.
+pub(crate) async fn read_frame<I: AsyncRead + Unpin + ?Sized>(
+    stream: &mut I,
+) -> Result<Vec<u8>, WireError> {
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).await.map_err(io)?;
+    let size = usize::try_from(i32::from_be_bytes(size))
+        .ok()
+        .filter(|s| *s <= MAX_RESPONSE)
+        .ok_or_else(|| WireError::Io("the broker sent an invalid response size".into()))?;
+    let mut out = Vec::new();
+    let read = (&mut *stream)
+        .take(size as u64)
+        .read_to_end(&mut out)
+        .await
+        .map_err(io)?;
+    if read < size {
+        return Err(WireError::Io(format!(
+            "the connection closed {read} bytes into a {size}-byte response"
+        )));
+    }
+    Ok(out)
+}
+
+/// The response header version of `R`'s response at `version`.
+pub(crate) fn response_header_version<R: Request>(version: i16) -> i16 {
+    // ApiVersions answers with response header v0 whatever the version, so that a client
+    // can read it before it knows which versions the broker speaks.
+    i16::from(R::flexible(version) && R::API_KEY != API_VERSIONS)
+}
+
+/// Decodes a response frame to `R` at `version`: the response header, which must answer
+/// request `correlation`, then the body.
+pub(crate) fn decode_response<R: Request>(
+    frame: &[u8],
+    version: i16,
+    correlation: i32,
+) -> Result<R::Response, WireError> {
+    let decode = |source| WireError::Decode {
+        api: R::NAME,
+        source,
+    };
+    let mut r = Reader::new(frame);
+    let header =
+        ResponseHeader::decode(&mut r, response_header_version::<R>(version)).map_err(decode)?;
+    if header.correlation_id != correlation {
+        return Err(WireError::Correlation {
+            got: header.correlation_id,
+            expected: correlation,
+        });
+    }
+    <R::Response as Message>::decode(&mut r, version).map_err(decode)
+}
+
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// One slot per API key Kafka has defined so far (89 is StreamsGroupDescribe), with room.
+const API_KEYS: usize = 128;
+
+/// Requests sent to one broker, by API: an atomic add per request, read by tests and the
+/// benchmark without stopping anything.
+pub(crate) struct RequestCounts {
+    counts: [AtomicU64; API_KEYS],
+    names: [OnceLock<&'static str>; API_KEYS],
+}
+
+impl Default for RequestCounts {
+    fn default() -> Self {
+        Self {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            names: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+}
+
+impl RequestCounts {
+    /// Counts one request of `R`.
+    fn add<R: Request>(&self) {
+        // Keys past the table share its last slot rather than go uncounted.
+        let i = usize::try_from(R::API_KEY).map_or(API_KEYS - 1, |k| k.min(API_KEYS - 1));
+        self.names[i].get_or_init(|| R::NAME.strip_suffix("Request").unwrap_or(R::NAME));
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests sent so far by API name (`Metadata`, `OffsetFetch`, ...), those never sent
+    /// left out.
+    pub(crate) fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        self.names
+            .iter()
+            .zip(&self.counts)
+            .filter_map(|(name, n)| Some((*name.get()?, n.load(Ordering::Relaxed))))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
 
 /// A connection, authenticated, with the broker's API versions.
 pub(crate) struct Broker {
     io: Box<dyn Io>,
     correlation: i32,
     versions: BTreeMap<i16, (i16, i16)>,
+    counts: Arc<RequestCounts>,
 }
 
 fn io(e: std::io::Error) -> WireError {
@@ -79,8 +184,13 @@ fn io(e: std::io::Error) -> WireError {
 }
 
 impl Broker {
-    /// Connects to `address` (`host:port`) with `conn`'s security settings.
-    pub(crate) async fn connect(address: &str, conn: &KafkaConnection) -> Result<Self, WireError> {
+    /// Connects to `address` (`host:port`) with `conn`'s security settings; every request,
+    /// the handshake's included, is counted in `counts`.
+    pub(crate) async fn connect(
+        address: &str,
+        conn: &KafkaConnection,
+        counts: Arc<RequestCounts>,
+    ) -> Result<Self, WireError> {
         let tcp = TcpStream::connect(address)
             .await
             .map_err(|e| WireError::Io(format!("connecting to {address}: {e}")))?;
@@ -95,7 +205,7 @@ impl Broker {
                     .trim_end_matches(']');
                 let name = ServerName::try_from(host.to_string())
                     .map_err(|e| WireError::Tls(format!("server name {host}: {e}")))?;
-                let connector = tls::connector(conn).map_err(WireError::Tls)?;
+                let connector = tls::connector(conn).map_err(WireError::Config)?;
                 Box::new(
                     connector
                         .connect(name, tcp)
@@ -109,6 +219,7 @@ impl Broker {
             io,
             correlation: 0,
             versions: BTreeMap::new(),
+            counts,
         };
         broker.api_versions().await?;
         if matches!(
@@ -130,7 +241,21 @@ impl Broker {
 
     /// Sends `request` at the negotiated version and reads its response.
     pub(crate) async fn send<R: Request>(&mut self, request: &R) -> Result<R::Response, WireError> {
+        self.send_from(request, R::VERSIONS.0).await
+    }
+
+    /// Sends `request` at the negotiated version, which must be at least `min`: the version
+    /// from which the request's fields mean what the caller filled in (e.g. several groups
+    /// in one OffsetFetch from version 8).
+    pub(crate) async fn send_from<R: Request>(
+        &mut self,
+        request: &R,
+        min: i16,
+    ) -> Result<R::Response, WireError> {
         let version = self.version::<R>()?;
+        if version < min {
+            return Err(WireError::Unsupported(R::NAME));
+        }
         self.send_at(request, version).await
     }
 
@@ -143,28 +268,11 @@ impl Broker {
         let mut body = Writer::new();
         request.encode(&mut body, version);
         let flexible = R::flexible(version);
+        self.counts.add::<R>();
         let bytes = self
             .round_trip(R::API_KEY, version, flexible, &body.into_bytes())
             .await?;
-        // ApiVersions answers with response header v0 whatever the version, so that a client
-        // can read it before it knows which versions the broker speaks.
-        let header_version = i16::from(flexible && R::API_KEY != API_VERSIONS);
-        let mut r = Reader::new(&bytes);
-        let header =
-            ResponseHeader::decode(&mut r, header_version).map_err(|source| WireError::Decode {
-                api: R::NAME,
-                source,
-            })?;
-        if header.correlation_id != self.correlation {
-            return Err(WireError::Correlation {
-                got: header.correlation_id,
-                expected: self.correlation,
-            });
-        }
-        <R::Response as Message>::decode(&mut r, version).map_err(|source| WireError::Decode {
-            api: R::NAME,
-            source,
-        })
+        decode_response::<R>(&bytes, version, self.correlation)
     }
 
     async fn round_trip(
@@ -190,15 +298,7 @@ impl Broker {
         self.io.write_all(&size.to_be_bytes()).await.map_err(io)?;
         self.io.write_all(&frame).await.map_err(io)?;
         self.io.flush().await.map_err(io)?;
-        let mut size = [0u8; 4];
-        self.io.read_exact(&mut size).await.map_err(io)?;
-        let size = usize::try_from(i32::from_be_bytes(size))
-            .ok()
-            .filter(|s| *s <= MAX_RESPONSE)
-            .ok_or_else(|| WireError::Io("the broker sent an invalid response size".into()))?;
-        let mut out = vec![0u8; size];
-        self.io.read_exact(&mut out).await.map_err(io)?;
-        Ok(out)
+        read_frame(&mut self.io).await
     }
 
     async fn api_versions(&mut self) -> Result<(), WireError> {
@@ -236,7 +336,7 @@ impl Broker {
     async fn authenticate(&mut self, conn: &KafkaConnection) -> Result<(), WireError> {
         let name = conn.sasl_mechanism.as_deref().unwrap_or("PLAIN");
         let mechanism = Mechanism::parse(name)
-            .ok_or_else(|| WireError::Sasl(format!("unknown mechanism {name}")))?;
+            .ok_or_else(|| WireError::Config(format!("unknown SASL mechanism {name}")))?;
         let user = conn.sasl_username.as_deref().unwrap_or_default();
         let password = conn.sasl_password.as_deref().unwrap_or_default();
         let handshake = self

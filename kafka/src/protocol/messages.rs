@@ -65,6 +65,29 @@ pub mod api_versions_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            if version >= 3 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 3 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 5 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 5 {
+                n += 4;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -93,7 +116,7 @@ pub mod api_versions_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -219,13 +242,29 @@ pub mod api_versions_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            n += 2;
+            n += (if flexible { 1 } else { 4 });
+            if version >= 1 {
+                n += 4;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut out = Self::default();
             out.error_code = r.i16("ApiVersionsResponse.ErrorCode")?;
-            out.api_keys = match r.array_count("ApiVersionsResponse.ApiKeys", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ApiVersion::decode_from(r, version)?); } v } };
+            out.api_keys = match r.array_count("ApiVersionsResponse.ApiKeys", flexible, ApiVersion::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ApiVersion::decode_from(r, version)?); } v } };
             if version >= 1 {
                 out.throttle_time_ms = r.i32("ApiVersionsResponse.ThrottleTimeMs")?;
             }
@@ -236,7 +275,7 @@ pub mod api_versions_response {
                     match tag {
                         0 if version >= 3 => {
                             let t = &mut Reader::new(data);
-                            out.supported_features = match t.array_count("ApiVersionsResponse.SupportedFeatures", true, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(SupportedFeatureKey::decode_from(t, version)?); } v } };
+                            out.supported_features = match t.array_count("ApiVersionsResponse.SupportedFeatures", true, SupportedFeatureKey::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(SupportedFeatureKey::decode_from(t, version)?); } v } };
                         }
                         1 if version >= 3 => {
                             let t = &mut Reader::new(data);
@@ -244,7 +283,7 @@ pub mod api_versions_response {
                         }
                         2 if version >= 3 => {
                             let t = &mut Reader::new(data);
-                            out.finalized_features = match t.array_count("ApiVersionsResponse.FinalizedFeatures", true, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(FinalizedFeatureKey::decode_from(t, version)?); } v } };
+                            out.finalized_features = match t.array_count("ApiVersionsResponse.FinalizedFeatures", true, FinalizedFeatureKey::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(FinalizedFeatureKey::decode_from(t, version)?); } v } };
                         }
                         3 if version >= 3 => {
                             let t = &mut Reader::new(data);
@@ -258,7 +297,7 @@ pub mod api_versions_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -318,6 +357,20 @@ pub mod api_versions_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            n += 2;
+            n += 2;
+            n += 2;
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -337,7 +390,7 @@ pub mod api_versions_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -389,6 +442,26 @@ pub mod api_versions_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            if version >= 3 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 3 {
+                n += 2;
+            }
+            if version >= 3 {
+                n += 2;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -414,7 +487,7 @@ pub mod api_versions_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -472,6 +545,26 @@ pub mod api_versions_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            if version >= 3 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 3 {
+                n += 2;
+            }
+            if version >= 3 {
+                n += 2;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -497,7 +590,7 @@ pub mod api_versions_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -578,12 +671,30 @@ pub mod describe_configs_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 4;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 4 });
+            if version >= 1 {
+                n += 1;
+            }
+            if version >= 3 {
+                n += 1;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut out = Self::default();
-            out.resources = match r.array_count("DescribeConfigsRequest.Resources", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribeConfigsResource::decode_from(r, version)?); } v } };
+            out.resources = match r.array_count("DescribeConfigsRequest.Resources", flexible, DescribeConfigsResource::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribeConfigsResource::decode_from(r, version)?); } v } };
             if version >= 1 {
                 out.include_synonyms = r.bool("DescribeConfigsRequest.IncludeSynonyms")?;
             }
@@ -601,7 +712,7 @@ pub mod describe_configs_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 4;
@@ -667,6 +778,20 @@ pub mod describe_configs_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 4;
+            let mut n = 0;
+            n += 1;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -674,7 +799,7 @@ pub mod describe_configs_request {
             let mut out = Self::default();
             out.resource_type = r.i8("DescribeConfigsResource.ResourceType")?;
             out.resource_name = r.flex_string("DescribeConfigsResource.ResourceName", flexible)?.unwrap_or_default();
-            out.configuration_keys = match r.array_count("DescribeConfigsResource.ConfigurationKeys", flexible, 1)? { None => None, Some(n) => Some({ let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("DescribeConfigsResource.ConfigurationKeys", flexible)?.unwrap_or_default()); } v }) };
+            out.configuration_keys = match r.array_count("DescribeConfigsResource.ConfigurationKeys", flexible, (if flexible { 1 } else { 2 }))? { None => None, Some(n) => Some({ let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("DescribeConfigsResource.ConfigurationKeys", flexible)?.unwrap_or_default()); } v }) };
             if flexible {
                 let count = r.uvarint("DescribeConfigsResource: tagged fields")?;
                 for _ in 0..count {
@@ -686,7 +811,7 @@ pub mod describe_configs_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 4;
@@ -758,13 +883,26 @@ pub mod describe_configs_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 4;
+            let mut n = 0;
+            n += 4;
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut out = Self::default();
             out.throttle_time_ms = r.i32("DescribeConfigsResponse.ThrottleTimeMs")?;
-            out.results = match r.array_count("DescribeConfigsResponse.Results", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribeConfigsResult::decode_from(r, version)?); } v } };
+            out.results = match r.array_count("DescribeConfigsResponse.Results", flexible, DescribeConfigsResult::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribeConfigsResult::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("DescribeConfigsResponse: tagged fields")?;
                 for _ in 0..count {
@@ -776,7 +914,7 @@ pub mod describe_configs_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 4;
@@ -842,6 +980,22 @@ pub mod describe_configs_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 4;
+            let mut n = 0;
+            n += 2;
+            n += (if flexible { 1 } else { 2 });
+            n += 1;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -851,7 +1005,7 @@ pub mod describe_configs_response {
             out.error_message = if true { r.flex_string("DescribeConfigsResult.ErrorMessage", flexible)? } else { Some(r.flex_string("DescribeConfigsResult.ErrorMessage", flexible)?.unwrap_or_default()) };
             out.resource_type = r.i8("DescribeConfigsResult.ResourceType")?;
             out.resource_name = r.flex_string("DescribeConfigsResult.ResourceName", flexible)?.unwrap_or_default();
-            out.configs = match r.array_count("DescribeConfigsResult.Configs", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribeConfigsResourceResult::decode_from(r, version)?); } v } };
+            out.configs = match r.array_count("DescribeConfigsResult.Configs", flexible, DescribeConfigsResourceResult::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribeConfigsResourceResult::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("DescribeConfigsResult: tagged fields")?;
                 for _ in 0..count {
@@ -863,7 +1017,7 @@ pub mod describe_configs_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 4;
@@ -962,6 +1116,33 @@ pub mod describe_configs_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 4;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            n += 1;
+            if version >= 1 {
+                n += 1;
+            }
+            n += 1;
+            if version >= 1 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if version >= 3 {
+                n += 1;
+            }
+            if version >= 3 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -975,7 +1156,7 @@ pub mod describe_configs_response {
             }
             out.is_sensitive = r.bool("DescribeConfigsResourceResult.IsSensitive")?;
             if version >= 1 {
-                out.synonyms = match r.array_count("DescribeConfigsResourceResult.Synonyms", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribeConfigsSynonym::decode_from(r, version)?); } v } };
+                out.synonyms = match r.array_count("DescribeConfigsResourceResult.Synonyms", flexible, DescribeConfigsSynonym::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribeConfigsSynonym::decode_from(r, version)?); } v } };
             }
             if version >= 3 {
                 out.config_type = r.i8("DescribeConfigsResourceResult.ConfigType")?;
@@ -994,7 +1175,7 @@ pub mod describe_configs_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 4;
@@ -1069,6 +1250,26 @@ pub mod describe_configs_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 4;
+            let mut n = 0;
+            if version >= 1 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 1 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 1 {
+                n += 1;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -1094,7 +1295,7 @@ pub mod describe_configs_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 4;
@@ -1169,12 +1370,27 @@ pub mod describe_groups_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 5;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 4 });
+            if version >= 3 {
+                n += 1;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let mut out = Self::default();
-            out.groups = match r.array_count("DescribeGroupsRequest.Groups", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("DescribeGroupsRequest.Groups", flexible)?.unwrap_or_default()); } v } };
+            out.groups = match r.array_count("DescribeGroupsRequest.Groups", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("DescribeGroupsRequest.Groups", flexible)?.unwrap_or_default()); } v } };
             if version >= 3 {
                 out.include_authorized_operations = r.bool("DescribeGroupsRequest.IncludeAuthorizedOperations")?;
             }
@@ -1189,7 +1405,7 @@ pub mod describe_groups_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 5;
@@ -1264,6 +1480,21 @@ pub mod describe_groups_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 5;
+            let mut n = 0;
+            if version >= 1 {
+                n += 4;
+            }
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -1272,7 +1503,7 @@ pub mod describe_groups_response {
             if version >= 1 {
                 out.throttle_time_ms = r.i32("DescribeGroupsResponse.ThrottleTimeMs")?;
             }
-            out.groups = match r.array_count("DescribeGroupsResponse.Groups", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribedGroup::decode_from(r, version)?); } v } };
+            out.groups = match r.array_count("DescribeGroupsResponse.Groups", flexible, DescribedGroup::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribedGroup::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("DescribeGroupsResponse: tagged fields")?;
                 for _ in 0..count {
@@ -1284,7 +1515,7 @@ pub mod describe_groups_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 5;
@@ -1368,6 +1599,29 @@ pub mod describe_groups_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 5;
+            let mut n = 0;
+            n += 2;
+            if version >= 6 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 4 });
+            if version >= 3 {
+                n += 4;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -1381,7 +1635,7 @@ pub mod describe_groups_response {
             out.group_state = r.flex_string("DescribedGroup.GroupState", flexible)?.unwrap_or_default();
             out.protocol_type = r.flex_string("DescribedGroup.ProtocolType", flexible)?.unwrap_or_default();
             out.protocol_data = r.flex_string("DescribedGroup.ProtocolData", flexible)?.unwrap_or_default();
-            out.members = match r.array_count("DescribedGroup.Members", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribedGroupMember::decode_from(r, version)?); } v } };
+            out.members = match r.array_count("DescribedGroup.Members", flexible, DescribedGroupMember::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribedGroupMember::decode_from(r, version)?); } v } };
             if version >= 3 {
                 out.authorized_operations = r.i32("DescribedGroup.AuthorizedOperations")?;
             }
@@ -1396,7 +1650,7 @@ pub mod describe_groups_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 5;
@@ -1475,6 +1729,25 @@ pub mod describe_groups_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 5;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            if version >= 4 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 4 });
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -1499,7 +1772,7 @@ pub mod describe_groups_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 5;
@@ -1581,6 +1854,26 @@ pub mod find_coordinator_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            if (0..=3).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 1 {
+                n += 1;
+            }
+            if version >= 4 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -1593,7 +1886,7 @@ pub mod find_coordinator_request {
                 out.key_type = r.i8("FindCoordinatorRequest.KeyType")?;
             }
             if version >= 4 {
-                out.coordinator_keys = match r.array_count("FindCoordinatorRequest.CoordinatorKeys", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("FindCoordinatorRequest.CoordinatorKeys", flexible)?.unwrap_or_default()); } v } };
+                out.coordinator_keys = match r.array_count("FindCoordinatorRequest.CoordinatorKeys", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("FindCoordinatorRequest.CoordinatorKeys", flexible)?.unwrap_or_default()); } v } };
             }
             if flexible {
                 let count = r.uvarint("FindCoordinatorRequest: tagged fields")?;
@@ -1606,7 +1899,7 @@ pub mod find_coordinator_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -1728,6 +2021,38 @@ pub mod find_coordinator_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            if version >= 1 {
+                n += 4;
+            }
+            if (0..=3).contains(&version) {
+                n += 2;
+            }
+            if (1..=3).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if (0..=3).contains(&version) {
+                n += 4;
+            }
+            if (0..=3).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if (0..=3).contains(&version) {
+                n += 4;
+            }
+            if version >= 4 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -1752,7 +2077,7 @@ pub mod find_coordinator_response {
                 out.port = r.i32("FindCoordinatorResponse.Port")?;
             }
             if version >= 4 {
-                out.coordinators = match r.array_count("FindCoordinatorResponse.Coordinators", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(Coordinator::decode_from(r, version)?); } v } };
+                out.coordinators = match r.array_count("FindCoordinatorResponse.Coordinators", flexible, Coordinator::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(Coordinator::decode_from(r, version)?); } v } };
             }
             if flexible {
                 let count = r.uvarint("FindCoordinatorResponse: tagged fields")?;
@@ -1765,7 +2090,7 @@ pub mod find_coordinator_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -1863,6 +2188,35 @@ pub mod find_coordinator_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            if version >= 4 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 4 {
+                n += 4;
+            }
+            if version >= 4 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 4 {
+                n += 4;
+            }
+            if version >= 4 {
+                n += 2;
+            }
+            if version >= 4 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -1897,7 +2251,7 @@ pub mod find_coordinator_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -1979,12 +2333,25 @@ pub mod incremental_alter_configs_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 1;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 4 });
+            n += 1;
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let mut out = Self::default();
-            out.resources = match r.array_count("IncrementalAlterConfigsRequest.Resources", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(AlterConfigsResource::decode_from(r, version)?); } v } };
+            out.resources = match r.array_count("IncrementalAlterConfigsRequest.Resources", flexible, AlterConfigsResource::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(AlterConfigsResource::decode_from(r, version)?); } v } };
             out.validate_only = r.bool("IncrementalAlterConfigsRequest.ValidateOnly")?;
             if flexible {
                 let count = r.uvarint("IncrementalAlterConfigsRequest: tagged fields")?;
@@ -1997,7 +2364,7 @@ pub mod incremental_alter_configs_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 1;
@@ -2045,6 +2412,20 @@ pub mod incremental_alter_configs_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 1;
+            let mut n = 0;
+            n += 1;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -2052,7 +2433,7 @@ pub mod incremental_alter_configs_request {
             let mut out = Self::default();
             out.resource_type = r.i8("AlterConfigsResource.ResourceType")?;
             out.resource_name = r.flex_string("AlterConfigsResource.ResourceName", flexible)?.unwrap_or_default();
-            out.configs = match r.array_count("AlterConfigsResource.Configs", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(AlterableConfig::decode_from(r, version)?); } v } };
+            out.configs = match r.array_count("AlterConfigsResource.Configs", flexible, AlterableConfig::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(AlterableConfig::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("AlterConfigsResource: tagged fields")?;
                 for _ in 0..count {
@@ -2064,7 +2445,7 @@ pub mod incremental_alter_configs_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 1;
@@ -2120,6 +2501,20 @@ pub mod incremental_alter_configs_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 1;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += 1;
+            n += (if flexible { 1 } else { 2 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -2139,7 +2534,7 @@ pub mod incremental_alter_configs_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 1;
@@ -2211,13 +2606,26 @@ pub mod incremental_alter_configs_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 1;
+            let mut n = 0;
+            n += 4;
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let mut out = Self::default();
             out.throttle_time_ms = r.i32("IncrementalAlterConfigsResponse.ThrottleTimeMs")?;
-            out.responses = match r.array_count("IncrementalAlterConfigsResponse.Responses", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(AlterConfigsResourceResponse::decode_from(r, version)?); } v } };
+            out.responses = match r.array_count("IncrementalAlterConfigsResponse.Responses", flexible, AlterConfigsResourceResponse::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(AlterConfigsResourceResponse::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("IncrementalAlterConfigsResponse: tagged fields")?;
                 for _ in 0..count {
@@ -2229,7 +2637,7 @@ pub mod incremental_alter_configs_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 1;
@@ -2288,6 +2696,21 @@ pub mod incremental_alter_configs_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 1;
+            let mut n = 0;
+            n += 2;
+            n += (if flexible { 1 } else { 2 });
+            n += 1;
+            n += (if flexible { 1 } else { 2 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -2308,7 +2731,7 @@ pub mod incremental_alter_configs_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 1;
@@ -2384,6 +2807,24 @@ pub mod leave_group_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 4;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            if (0..=2).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 3 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -2394,7 +2835,7 @@ pub mod leave_group_request {
                 out.member_id = r.flex_string("LeaveGroupRequest.MemberId", flexible)?.unwrap_or_default();
             }
             if version >= 3 {
-                out.members = match r.array_count("LeaveGroupRequest.Members", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MemberIdentity::decode_from(r, version)?); } v } };
+                out.members = match r.array_count("LeaveGroupRequest.Members", flexible, MemberIdentity::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MemberIdentity::decode_from(r, version)?); } v } };
             }
             if flexible {
                 let count = r.uvarint("LeaveGroupRequest: tagged fields")?;
@@ -2407,7 +2848,7 @@ pub mod leave_group_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 4;
@@ -2483,6 +2924,26 @@ pub mod leave_group_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 4;
+            let mut n = 0;
+            if version >= 3 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 3 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 5 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -2508,7 +2969,7 @@ pub mod leave_group_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 4;
@@ -2594,6 +3055,24 @@ pub mod leave_group_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 4;
+            let mut n = 0;
+            if version >= 1 {
+                n += 4;
+            }
+            n += 2;
+            if version >= 3 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -2604,7 +3083,7 @@ pub mod leave_group_response {
             }
             out.error_code = r.i16("LeaveGroupResponse.ErrorCode")?;
             if version >= 3 {
-                out.members = match r.array_count("LeaveGroupResponse.Members", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MemberResponse::decode_from(r, version)?); } v } };
+                out.members = match r.array_count("LeaveGroupResponse.Members", flexible, MemberResponse::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MemberResponse::decode_from(r, version)?); } v } };
             }
             if flexible {
                 let count = r.uvarint("LeaveGroupResponse: tagged fields")?;
@@ -2617,7 +3096,7 @@ pub mod leave_group_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 4;
@@ -2683,6 +3162,26 @@ pub mod leave_group_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 4;
+            let mut n = 0;
+            if version >= 3 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 3 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 3 {
+                n += 2;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -2708,7 +3207,7 @@ pub mod leave_group_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 4;
@@ -2788,16 +3287,33 @@ pub mod list_groups_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            if version >= 4 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if version >= 5 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut out = Self::default();
             if version >= 4 {
-                out.states_filter = match r.array_count("ListGroupsRequest.StatesFilter", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("ListGroupsRequest.StatesFilter", flexible)?.unwrap_or_default()); } v } };
+                out.states_filter = match r.array_count("ListGroupsRequest.StatesFilter", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("ListGroupsRequest.StatesFilter", flexible)?.unwrap_or_default()); } v } };
             }
             if version >= 5 {
-                out.types_filter = match r.array_count("ListGroupsRequest.TypesFilter", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("ListGroupsRequest.TypesFilter", flexible)?.unwrap_or_default()); } v } };
+                out.types_filter = match r.array_count("ListGroupsRequest.TypesFilter", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("ListGroupsRequest.TypesFilter", flexible)?.unwrap_or_default()); } v } };
             }
             if flexible {
                 let count = r.uvarint("ListGroupsRequest: tagged fields")?;
@@ -2810,7 +3326,7 @@ pub mod list_groups_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -2891,6 +3407,22 @@ pub mod list_groups_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            if version >= 1 {
+                n += 4;
+            }
+            n += 2;
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -2900,7 +3432,7 @@ pub mod list_groups_response {
                 out.throttle_time_ms = r.i32("ListGroupsResponse.ThrottleTimeMs")?;
             }
             out.error_code = r.i16("ListGroupsResponse.ErrorCode")?;
-            out.groups = match r.array_count("ListGroupsResponse.Groups", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ListedGroup::decode_from(r, version)?); } v } };
+            out.groups = match r.array_count("ListGroupsResponse.Groups", flexible, ListedGroup::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ListedGroup::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("ListGroupsResponse: tagged fields")?;
                 for _ in 0..count {
@@ -2912,7 +3444,7 @@ pub mod list_groups_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -2968,6 +3500,25 @@ pub mod list_groups_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 3;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            if version >= 4 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 5 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -2992,7 +3543,7 @@ pub mod list_groups_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 3;
@@ -3076,6 +3627,25 @@ pub mod list_offsets_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            n += 4;
+            if version >= 2 {
+                n += 1;
+            }
+            n += (if flexible { 1 } else { 4 });
+            if version >= 10 {
+                n += 4;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -3085,7 +3655,7 @@ pub mod list_offsets_request {
             if version >= 2 {
                 out.isolation_level = r.i8("ListOffsetsRequest.IsolationLevel")?;
             }
-            out.topics = match r.array_count("ListOffsetsRequest.Topics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ListOffsetsTopic::decode_from(r, version)?); } v } };
+            out.topics = match r.array_count("ListOffsetsRequest.Topics", flexible, ListOffsetsTopic::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ListOffsetsTopic::decode_from(r, version)?); } v } };
             if version >= 10 {
                 out.timeout_ms = r.i32("ListOffsetsRequest.TimeoutMs")?;
             }
@@ -3100,7 +3670,7 @@ pub mod list_offsets_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -3150,13 +3720,26 @@ pub mod list_offsets_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut out = Self::default();
             out.name = r.flex_string("ListOffsetsTopic.Name", flexible)?.unwrap_or_default();
-            out.partitions = match r.array_count("ListOffsetsTopic.Partitions", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ListOffsetsPartition::decode_from(r, version)?); } v } };
+            out.partitions = match r.array_count("ListOffsetsTopic.Partitions", flexible, ListOffsetsPartition::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ListOffsetsPartition::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("ListOffsetsTopic: tagged fields")?;
                 for _ in 0..count {
@@ -3168,7 +3751,7 @@ pub mod list_offsets_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -3215,6 +3798,22 @@ pub mod list_offsets_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            n += 4;
+            if version >= 4 {
+                n += 4;
+            }
+            n += 8;
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -3236,7 +3835,7 @@ pub mod list_offsets_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -3312,6 +3911,21 @@ pub mod list_offsets_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if version >= 2 {
+                n += 4;
+            }
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -3320,7 +3934,7 @@ pub mod list_offsets_response {
             if version >= 2 {
                 out.throttle_time_ms = r.i32("ListOffsetsResponse.ThrottleTimeMs")?;
             }
-            out.topics = match r.array_count("ListOffsetsResponse.Topics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ListOffsetsTopicResponse::decode_from(r, version)?); } v } };
+            out.topics = match r.array_count("ListOffsetsResponse.Topics", flexible, ListOffsetsTopicResponse::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ListOffsetsTopicResponse::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("ListOffsetsResponse: tagged fields")?;
                 for _ in 0..count {
@@ -3332,7 +3946,7 @@ pub mod list_offsets_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -3378,13 +3992,26 @@ pub mod list_offsets_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut out = Self::default();
             out.name = r.flex_string("ListOffsetsTopicResponse.Name", flexible)?.unwrap_or_default();
-            out.partitions = match r.array_count("ListOffsetsTopicResponse.Partitions", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ListOffsetsPartitionResponse::decode_from(r, version)?); } v } };
+            out.partitions = match r.array_count("ListOffsetsTopicResponse.Partitions", flexible, ListOffsetsPartitionResponse::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(ListOffsetsPartitionResponse::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("ListOffsetsTopicResponse: tagged fields")?;
                 for _ in 0..count {
@@ -3396,7 +4023,7 @@ pub mod list_offsets_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -3455,6 +4082,28 @@ pub mod list_offsets_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            n += 4;
+            n += 2;
+            if version >= 1 {
+                n += 8;
+            }
+            if version >= 1 {
+                n += 8;
+            }
+            if version >= 4 {
+                n += 4;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -3482,7 +4131,7 @@ pub mod list_offsets_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -3584,12 +4233,33 @@ pub mod metadata_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 9;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 4 });
+            if version >= 4 {
+                n += 1;
+            }
+            if (8..=10).contains(&version) {
+                n += 1;
+            }
+            if version >= 8 {
+                n += 1;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let mut out = Self::default();
-            out.topics = match r.array_count("MetadataRequest.Topics", flexible, 1)? { None => None, Some(n) => Some({ let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MetadataRequestTopic::decode_from(r, version)?); } v }) };
+            out.topics = match r.array_count("MetadataRequest.Topics", flexible, MetadataRequestTopic::min_size(version))? { None => None, Some(n) => Some({ let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MetadataRequestTopic::decode_from(r, version)?); } v }) };
             if version >= 4 {
                 out.allow_auto_topic_creation = r.bool("MetadataRequest.AllowAutoTopicCreation")?;
             }
@@ -3610,7 +4280,7 @@ pub mod metadata_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 9;
@@ -3671,6 +4341,21 @@ pub mod metadata_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 9;
+            let mut n = 0;
+            if version >= 10 {
+                n += 16;
+            }
+            n += (if flexible { 1 } else { 2 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -3691,7 +4376,7 @@ pub mod metadata_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 9;
@@ -3807,6 +4492,34 @@ pub mod metadata_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 9;
+            let mut n = 0;
+            if version >= 3 {
+                n += 4;
+            }
+            n += (if flexible { 1 } else { 4 });
+            if version >= 2 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 1 {
+                n += 4;
+            }
+            n += (if flexible { 1 } else { 4 });
+            if (8..=10).contains(&version) {
+                n += 4;
+            }
+            if version >= 13 {
+                n += 2;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -3815,14 +4528,14 @@ pub mod metadata_response {
             if version >= 3 {
                 out.throttle_time_ms = r.i32("MetadataResponse.ThrottleTimeMs")?;
             }
-            out.brokers = match r.array_count("MetadataResponse.Brokers", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MetadataResponseBroker::decode_from(r, version)?); } v } };
+            out.brokers = match r.array_count("MetadataResponse.Brokers", flexible, MetadataResponseBroker::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MetadataResponseBroker::decode_from(r, version)?); } v } };
             if version >= 2 {
                 out.cluster_id = if version >= 2 { r.flex_string("MetadataResponse.ClusterId", flexible)? } else { Some(r.flex_string("MetadataResponse.ClusterId", flexible)?.unwrap_or_default()) };
             }
             if version >= 1 {
                 out.controller_id = r.i32("MetadataResponse.ControllerId")?;
             }
-            out.topics = match r.array_count("MetadataResponse.Topics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MetadataResponseTopic::decode_from(r, version)?); } v } };
+            out.topics = match r.array_count("MetadataResponse.Topics", flexible, MetadataResponseTopic::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MetadataResponseTopic::decode_from(r, version)?); } v } };
             if (8..=10).contains(&version) {
                 out.cluster_authorized_operations = r.i32("MetadataResponse.ClusterAuthorizedOperations")?;
             }
@@ -3840,7 +4553,7 @@ pub mod metadata_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 9;
@@ -3916,6 +4629,23 @@ pub mod metadata_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 9;
+            let mut n = 0;
+            n += 4;
+            n += (if flexible { 1 } else { 2 });
+            n += 4;
+            if version >= 1 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -3938,7 +4668,7 @@ pub mod metadata_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 9;
@@ -4018,6 +4748,29 @@ pub mod metadata_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 9;
+            let mut n = 0;
+            n += 2;
+            n += (if flexible { 1 } else { 2 });
+            if version >= 10 {
+                n += 16;
+            }
+            if version >= 1 {
+                n += 1;
+            }
+            n += (if flexible { 1 } else { 4 });
+            if version >= 8 {
+                n += 4;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -4031,7 +4784,7 @@ pub mod metadata_response {
             if version >= 1 {
                 out.is_internal = r.bool("MetadataResponseTopic.IsInternal")?;
             }
-            out.partitions = match r.array_count("MetadataResponseTopic.Partitions", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MetadataResponsePartition::decode_from(r, version)?); } v } };
+            out.partitions = match r.array_count("MetadataResponseTopic.Partitions", flexible, MetadataResponsePartition::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(MetadataResponsePartition::decode_from(r, version)?); } v } };
             if version >= 8 {
                 out.topic_authorized_operations = r.i32("MetadataResponseTopic.TopicAuthorizedOperations")?;
             }
@@ -4046,7 +4799,7 @@ pub mod metadata_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 9;
@@ -4130,6 +4883,28 @@ pub mod metadata_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 9;
+            let mut n = 0;
+            n += 2;
+            n += 4;
+            n += 4;
+            if version >= 7 {
+                n += 4;
+            }
+            n += (if flexible { 1 } else { 4 });
+            n += (if flexible { 1 } else { 4 });
+            if version >= 5 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -4157,7 +4932,7 @@ pub mod metadata_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 9;
@@ -4266,6 +5041,31 @@ pub mod offset_commit_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 8;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            if version >= 1 {
+                n += 4;
+            }
+            if version >= 1 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 7 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if (2..=4).contains(&version) {
+                n += 8;
+            }
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -4284,7 +5084,7 @@ pub mod offset_commit_request {
             if (2..=4).contains(&version) {
                 out.retention_time_ms = r.i64("OffsetCommitRequest.RetentionTimeMs")?;
             }
-            out.topics = match r.array_count("OffsetCommitRequest.Topics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetCommitRequestTopic::decode_from(r, version)?); } v } };
+            out.topics = match r.array_count("OffsetCommitRequest.Topics", flexible, OffsetCommitRequestTopic::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetCommitRequestTopic::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("OffsetCommitRequest: tagged fields")?;
                 for _ in 0..count {
@@ -4296,7 +5096,7 @@ pub mod offset_commit_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 8;
@@ -4360,6 +5160,24 @@ pub mod offset_commit_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 8;
+            let mut n = 0;
+            if (0..=9).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 10 {
+                n += 16;
+            }
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -4371,7 +5189,7 @@ pub mod offset_commit_request {
             if version >= 10 {
                 out.topic_id = r.uuid_bytes("OffsetCommitRequestTopic.TopicId")?;
             }
-            out.partitions = match r.array_count("OffsetCommitRequestTopic.Partitions", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetCommitRequestPartition::decode_from(r, version)?); } v } };
+            out.partitions = match r.array_count("OffsetCommitRequestTopic.Partitions", flexible, OffsetCommitRequestPartition::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetCommitRequestPartition::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("OffsetCommitRequestTopic: tagged fields")?;
                 for _ in 0..count {
@@ -4383,7 +5201,7 @@ pub mod offset_commit_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 8;
@@ -4449,6 +5267,23 @@ pub mod offset_commit_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 8;
+            let mut n = 0;
+            n += 4;
+            n += 8;
+            if version >= 6 {
+                n += 4;
+            }
+            n += (if flexible { 1 } else { 2 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -4471,7 +5306,7 @@ pub mod offset_commit_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 8;
@@ -4548,6 +5383,21 @@ pub mod offset_commit_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 8;
+            let mut n = 0;
+            if version >= 3 {
+                n += 4;
+            }
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -4556,7 +5406,7 @@ pub mod offset_commit_response {
             if version >= 3 {
                 out.throttle_time_ms = r.i32("OffsetCommitResponse.ThrottleTimeMs")?;
             }
-            out.topics = match r.array_count("OffsetCommitResponse.Topics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetCommitResponseTopic::decode_from(r, version)?); } v } };
+            out.topics = match r.array_count("OffsetCommitResponse.Topics", flexible, OffsetCommitResponseTopic::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetCommitResponseTopic::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("OffsetCommitResponse: tagged fields")?;
                 for _ in 0..count {
@@ -4568,7 +5418,7 @@ pub mod offset_commit_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 8;
@@ -4622,6 +5472,24 @@ pub mod offset_commit_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 8;
+            let mut n = 0;
+            if (0..=9).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 10 {
+                n += 16;
+            }
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -4633,7 +5501,7 @@ pub mod offset_commit_response {
             if version >= 10 {
                 out.topic_id = r.uuid_bytes("OffsetCommitResponseTopic.TopicId")?;
             }
-            out.partitions = match r.array_count("OffsetCommitResponseTopic.Partitions", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetCommitResponsePartition::decode_from(r, version)?); } v } };
+            out.partitions = match r.array_count("OffsetCommitResponseTopic.Partitions", flexible, OffsetCommitResponsePartition::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetCommitResponsePartition::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("OffsetCommitResponseTopic: tagged fields")?;
                 for _ in 0..count {
@@ -4645,7 +5513,7 @@ pub mod offset_commit_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 8;
@@ -4691,6 +5559,19 @@ pub mod offset_commit_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 8;
+            let mut n = 0;
+            n += 4;
+            n += 2;
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -4709,7 +5590,7 @@ pub mod offset_commit_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 8;
@@ -4807,6 +5688,29 @@ pub mod offset_fetch_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if (0..=7).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if (0..=7).contains(&version) {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if version >= 8 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if version >= 7 {
+                n += 1;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -4816,10 +5720,10 @@ pub mod offset_fetch_request {
                 out.group_id = r.flex_string("OffsetFetchRequest.GroupId", flexible)?.unwrap_or_default();
             }
             if (0..=7).contains(&version) {
-                out.topics = match r.array_count("OffsetFetchRequest.Topics", flexible, 1)? { None => None, Some(n) => Some({ let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchRequestTopic::decode_from(r, version)?); } v }) };
+                out.topics = match r.array_count("OffsetFetchRequest.Topics", flexible, OffsetFetchRequestTopic::min_size(version))? { None => None, Some(n) => Some({ let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchRequestTopic::decode_from(r, version)?); } v }) };
             }
             if version >= 8 {
-                out.groups = match r.array_count("OffsetFetchRequest.Groups", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchRequestGroup::decode_from(r, version)?); } v } };
+                out.groups = match r.array_count("OffsetFetchRequest.Groups", flexible, OffsetFetchRequestGroup::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchRequestGroup::decode_from(r, version)?); } v } };
             }
             if version >= 7 {
                 out.require_stable = r.bool("OffsetFetchRequest.RequireStable")?;
@@ -4835,7 +5739,7 @@ pub mod offset_fetch_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -4893,6 +5797,23 @@ pub mod offset_fetch_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if (0..=7).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if (0..=7).contains(&version) {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -4915,7 +5836,7 @@ pub mod offset_fetch_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -5002,6 +5923,29 @@ pub mod offset_fetch_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if version >= 8 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 9 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 9 {
+                n += 4;
+            }
+            if version >= 8 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5017,7 +5961,7 @@ pub mod offset_fetch_request {
                 out.member_epoch = r.i32("OffsetFetchRequestGroup.MemberEpoch")?;
             }
             if version >= 8 {
-                out.topics = match r.array_count("OffsetFetchRequestGroup.Topics", flexible, 1)? { None => None, Some(n) => Some({ let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchRequestTopics::decode_from(r, version)?); } v }) };
+                out.topics = match r.array_count("OffsetFetchRequestGroup.Topics", flexible, OffsetFetchRequestTopics::min_size(version))? { None => None, Some(n) => Some({ let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchRequestTopics::decode_from(r, version)?); } v }) };
             }
             if flexible {
                 let count = r.uvarint("OffsetFetchRequestGroup: tagged fields")?;
@@ -5030,7 +5974,7 @@ pub mod offset_fetch_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -5094,6 +6038,26 @@ pub mod offset_fetch_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if (8..=9).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 10 {
+                n += 16;
+            }
+            if version >= 8 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5119,7 +6083,7 @@ pub mod offset_fetch_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -5216,6 +6180,29 @@ pub mod offset_fetch_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if version >= 3 {
+                n += 4;
+            }
+            if (0..=7).contains(&version) {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if (2..=7).contains(&version) {
+                n += 2;
+            }
+            if version >= 8 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5225,13 +6212,13 @@ pub mod offset_fetch_response {
                 out.throttle_time_ms = r.i32("OffsetFetchResponse.ThrottleTimeMs")?;
             }
             if (0..=7).contains(&version) {
-                out.topics = match r.array_count("OffsetFetchResponse.Topics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchResponseTopic::decode_from(r, version)?); } v } };
+                out.topics = match r.array_count("OffsetFetchResponse.Topics", flexible, OffsetFetchResponseTopic::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchResponseTopic::decode_from(r, version)?); } v } };
             }
             if (2..=7).contains(&version) {
                 out.error_code = r.i16("OffsetFetchResponse.ErrorCode")?;
             }
             if version >= 8 {
-                out.groups = match r.array_count("OffsetFetchResponse.Groups", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchResponseGroup::decode_from(r, version)?); } v } };
+                out.groups = match r.array_count("OffsetFetchResponse.Groups", flexible, OffsetFetchResponseGroup::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchResponseGroup::decode_from(r, version)?); } v } };
             }
             if flexible {
                 let count = r.uvarint("OffsetFetchResponse: tagged fields")?;
@@ -5244,7 +6231,7 @@ pub mod offset_fetch_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -5302,6 +6289,23 @@ pub mod offset_fetch_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if (0..=7).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if (0..=7).contains(&version) {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5311,7 +6315,7 @@ pub mod offset_fetch_response {
                 out.name = r.flex_string("OffsetFetchResponseTopic.Name", flexible)?.unwrap_or_default();
             }
             if (0..=7).contains(&version) {
-                out.partitions = match r.array_count("OffsetFetchResponseTopic.Partitions", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchResponsePartition::decode_from(r, version)?); } v } };
+                out.partitions = match r.array_count("OffsetFetchResponseTopic.Partitions", flexible, OffsetFetchResponsePartition::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchResponsePartition::decode_from(r, version)?); } v } };
             }
             if flexible {
                 let count = r.uvarint("OffsetFetchResponseTopic: tagged fields")?;
@@ -5324,7 +6328,7 @@ pub mod offset_fetch_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -5401,6 +6405,32 @@ pub mod offset_fetch_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if (0..=7).contains(&version) {
+                n += 4;
+            }
+            if (0..=7).contains(&version) {
+                n += 8;
+            }
+            if (5..=7).contains(&version) {
+                n += 4;
+            }
+            if (0..=7).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if (0..=7).contains(&version) {
+                n += 2;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5432,7 +6462,7 @@ pub mod offset_fetch_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -5499,6 +6529,26 @@ pub mod offset_fetch_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if version >= 8 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 8 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if version >= 8 {
+                n += 2;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5508,7 +6558,7 @@ pub mod offset_fetch_response {
                 out.group_id = r.flex_string("OffsetFetchResponseGroup.GroupId", flexible)?.unwrap_or_default();
             }
             if version >= 8 {
-                out.topics = match r.array_count("OffsetFetchResponseGroup.Topics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchResponseTopics::decode_from(r, version)?); } v } };
+                out.topics = match r.array_count("OffsetFetchResponseGroup.Topics", flexible, OffsetFetchResponseTopics::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchResponseTopics::decode_from(r, version)?); } v } };
             }
             if version >= 8 {
                 out.error_code = r.i16("OffsetFetchResponseGroup.ErrorCode")?;
@@ -5524,7 +6574,7 @@ pub mod offset_fetch_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -5585,6 +6635,26 @@ pub mod offset_fetch_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if (8..=9).contains(&version) {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 10 {
+                n += 16;
+            }
+            if version >= 8 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5597,7 +6667,7 @@ pub mod offset_fetch_response {
                 out.topic_id = r.uuid_bytes("OffsetFetchResponseTopics.TopicId")?;
             }
             if version >= 8 {
-                out.partitions = match r.array_count("OffsetFetchResponseTopics.Partitions", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchResponsePartitions::decode_from(r, version)?); } v } };
+                out.partitions = match r.array_count("OffsetFetchResponseTopics.Partitions", flexible, OffsetFetchResponsePartitions::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(OffsetFetchResponsePartitions::decode_from(r, version)?); } v } };
             }
             if flexible {
                 let count = r.uvarint("OffsetFetchResponseTopics: tagged fields")?;
@@ -5610,7 +6680,7 @@ pub mod offset_fetch_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -5690,6 +6760,32 @@ pub mod offset_fetch_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 6;
+            let mut n = 0;
+            if version >= 8 {
+                n += 4;
+            }
+            if version >= 8 {
+                n += 8;
+            }
+            if version >= 8 {
+                n += 4;
+            }
+            if version >= 8 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 8 {
+                n += 2;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5721,7 +6817,7 @@ pub mod offset_fetch_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 6;
@@ -5817,6 +6913,23 @@ pub mod request_header {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 2;
+            let mut n = 0;
+            n += 2;
+            n += 2;
+            n += 4;
+            if version >= 1 {
+                n += (if false { 1 } else { 2 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5839,7 +6952,7 @@ pub mod request_header {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 2;
@@ -5902,6 +7015,18 @@ pub mod response_header {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 1;
+            let mut n = 0;
+            n += 4;
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5919,7 +7044,7 @@ pub mod response_header {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 1;
@@ -5977,6 +7102,18 @@ pub mod sasl_authenticate_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 2;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -5994,7 +7131,7 @@ pub mod sasl_authenticate_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 2;
@@ -6081,6 +7218,23 @@ pub mod sasl_authenticate_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = version >= 2;
+            let mut n = 0;
+            n += 2;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 4 });
+            if version >= 1 {
+                n += 8;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -6103,7 +7257,7 @@ pub mod sasl_authenticate_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = version >= 2;
@@ -6166,6 +7320,18 @@ pub mod sasl_handshake_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = false;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -6183,7 +7349,7 @@ pub mod sasl_handshake_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = false;
@@ -6253,13 +7419,26 @@ pub mod sasl_handshake_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = false;
+            let mut n = 0;
+            n += 2;
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = false;
             let mut out = Self::default();
             out.error_code = r.i16("SaslHandshakeResponse.ErrorCode")?;
-            out.mechanisms = match r.array_count("SaslHandshakeResponse.Mechanisms", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("SaslHandshakeResponse.Mechanisms", flexible)?.unwrap_or_default()); } v } };
+            out.mechanisms = match r.array_count("SaslHandshakeResponse.Mechanisms", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("SaslHandshakeResponse.Mechanisms", flexible)?.unwrap_or_default()); } v } };
             if flexible {
                 let count = r.uvarint("SaslHandshakeResponse: tagged fields")?;
                 for _ in 0..count {
@@ -6271,7 +7450,7 @@ pub mod sasl_handshake_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = false;
@@ -6343,12 +7522,28 @@ pub mod streams_group_describe_request {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 4 });
+            n += 1;
+            if version >= 1 {
+                n += 1;
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut out = Self::default();
-            out.group_ids = match r.array_count("StreamsGroupDescribeRequest.GroupIds", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("StreamsGroupDescribeRequest.GroupIds", flexible)?.unwrap_or_default()); } v } };
+            out.group_ids = match r.array_count("StreamsGroupDescribeRequest.GroupIds", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("StreamsGroupDescribeRequest.GroupIds", flexible)?.unwrap_or_default()); } v } };
             out.include_authorized_operations = r.bool("StreamsGroupDescribeRequest.IncludeAuthorizedOperations")?;
             if version >= 1 {
                 out.include_topology_description = r.bool("StreamsGroupDescribeRequest.IncludeTopologyDescription")?;
@@ -6364,7 +7559,7 @@ pub mod streams_group_describe_request {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -6438,13 +7633,26 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += 4;
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut out = Self::default();
             out.throttle_time_ms = r.i32("StreamsGroupDescribeResponse.ThrottleTimeMs")?;
-            out.groups = match r.array_count("StreamsGroupDescribeResponse.Groups", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribedGroup::decode_from(r, version)?); } v } };
+            out.groups = match r.array_count("StreamsGroupDescribeResponse.Groups", flexible, DescribedGroup::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(DescribedGroup::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("StreamsGroupDescribeResponse: tagged fields")?;
                 for _ in 0..count {
@@ -6456,7 +7664,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -6588,6 +7796,35 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += 2;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            n += 4;
+            n += 4;
+            n += 1;
+            n += (if flexible { 1 } else { 4 });
+            n += 4;
+            if version >= 1 {
+                n += 1;
+            }
+            if version >= 1 {
+                n += 1;
+            }
+            if version >= 1 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -6600,7 +7837,7 @@ pub mod streams_group_describe_response {
             out.group_epoch = r.i32("DescribedGroup.GroupEpoch")?;
             out.assignment_epoch = r.i32("DescribedGroup.AssignmentEpoch")?;
             out.topology = if r.i8("DescribedGroup.Topology")? < 0 { None } else { Some(Topology::decode_from(r, version)?) };
-            out.members = match r.array_count("DescribedGroup.Members", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(Member::decode_from(r, version)?); } v } };
+            out.members = match r.array_count("DescribedGroup.Members", flexible, Member::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(Member::decode_from(r, version)?); } v } };
             out.authorized_operations = r.i32("DescribedGroup.AuthorizedOperations")?;
             if version >= 1 {
                 out.topology_description = if r.i8("DescribedGroup.TopologyDescription")? < 0 { None } else { Some(TopologyDescription::decode_from(r, version)?) };
@@ -6622,7 +7859,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -6695,13 +7932,26 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += 4;
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut out = Self::default();
             out.epoch = r.i32("Topology.Epoch")?;
-            out.subtopologies = match r.array_count("Topology.Subtopologies", flexible, 1)? { None => None, Some(n) => Some({ let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(Subtopology::decode_from(r, version)?); } v }) };
+            out.subtopologies = match r.array_count("Topology.Subtopologies", flexible, Subtopology::min_size(version))? { None => None, Some(n) => Some({ let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(Subtopology::decode_from(r, version)?); } v }) };
             if flexible {
                 let count = r.uvarint("Topology: tagged fields")?;
                 for _ in 0..count {
@@ -6713,7 +7963,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -6778,16 +8028,32 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 4 });
+            n += (if flexible { 1 } else { 4 });
+            n += (if flexible { 1 } else { 4 });
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut out = Self::default();
             out.subtopology_id = r.flex_string("Subtopology.SubtopologyId", flexible)?.unwrap_or_default();
-            out.source_topics = match r.array_count("Subtopology.SourceTopics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("Subtopology.SourceTopics", flexible)?.unwrap_or_default()); } v } };
-            out.repartition_sink_topics = match r.array_count("Subtopology.RepartitionSinkTopics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("Subtopology.RepartitionSinkTopics", flexible)?.unwrap_or_default()); } v } };
-            out.state_changelog_topics = match r.array_count("Subtopology.StateChangelogTopics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TopicInfo::decode_from(r, version)?); } v } };
-            out.repartition_source_topics = match r.array_count("Subtopology.RepartitionSourceTopics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TopicInfo::decode_from(r, version)?); } v } };
+            out.source_topics = match r.array_count("Subtopology.SourceTopics", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("Subtopology.SourceTopics", flexible)?.unwrap_or_default()); } v } };
+            out.repartition_sink_topics = match r.array_count("Subtopology.RepartitionSinkTopics", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("Subtopology.RepartitionSinkTopics", flexible)?.unwrap_or_default()); } v } };
+            out.state_changelog_topics = match r.array_count("Subtopology.StateChangelogTopics", flexible, TopicInfo::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TopicInfo::decode_from(r, version)?); } v } };
+            out.repartition_source_topics = match r.array_count("Subtopology.RepartitionSourceTopics", flexible, TopicInfo::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TopicInfo::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("Subtopology: tagged fields")?;
                 for _ in 0..count {
@@ -6799,7 +8065,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -6935,6 +8201,32 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += 4;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            n += 4;
+            n += (if flexible { 1 } else { 2 });
+            n += 1;
+            n += (if flexible { 1 } else { 4 });
+            n += (if flexible { 1 } else { 4 });
+            n += (if flexible { 1 } else { 4 });
+            n += Assignment::min_size(version);
+            n += Assignment::min_size(version);
+            n += 1;
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -6949,9 +8241,9 @@ pub mod streams_group_describe_response {
             out.topology_epoch = r.i32("Member.TopologyEpoch")?;
             out.process_id = r.flex_string("Member.ProcessId", flexible)?.unwrap_or_default();
             out.user_endpoint = if r.i8("Member.UserEndpoint")? < 0 { None } else { Some(Endpoint::decode_from(r, version)?) };
-            out.client_tags = match r.array_count("Member.ClientTags", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(KeyValue::decode_from(r, version)?); } v } };
-            out.task_offsets = match r.array_count("Member.TaskOffsets", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TaskOffset::decode_from(r, version)?); } v } };
-            out.task_end_offsets = match r.array_count("Member.TaskEndOffsets", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TaskOffset::decode_from(r, version)?); } v } };
+            out.client_tags = match r.array_count("Member.ClientTags", flexible, KeyValue::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(KeyValue::decode_from(r, version)?); } v } };
+            out.task_offsets = match r.array_count("Member.TaskOffsets", flexible, TaskOffset::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TaskOffset::decode_from(r, version)?); } v } };
+            out.task_end_offsets = match r.array_count("Member.TaskEndOffsets", flexible, TaskOffset::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TaskOffset::decode_from(r, version)?); } v } };
             out.assignment = Assignment::decode_from(r, version)?;
             out.target_assignment = Assignment::decode_from(r, version)?;
             out.is_classic = r.bool("Member.IsClassic")?;
@@ -6966,7 +8258,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7020,6 +8312,19 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += 2;
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -7038,7 +8343,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7083,6 +8388,20 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += 4;
+            n += 8;
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -7102,7 +8421,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7157,14 +8476,28 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 4 });
+            n += (if flexible { 1 } else { 4 });
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut out = Self::default();
-            out.active_tasks = match r.array_count("Assignment.ActiveTasks", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TaskIds::decode_from(r, version)?); } v } };
-            out.standby_tasks = match r.array_count("Assignment.StandbyTasks", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TaskIds::decode_from(r, version)?); } v } };
-            out.warmup_tasks = match r.array_count("Assignment.WarmupTasks", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TaskIds::decode_from(r, version)?); } v } };
+            out.active_tasks = match r.array_count("Assignment.ActiveTasks", flexible, TaskIds::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TaskIds::decode_from(r, version)?); } v } };
+            out.standby_tasks = match r.array_count("Assignment.StandbyTasks", flexible, TaskIds::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TaskIds::decode_from(r, version)?); } v } };
+            out.warmup_tasks = match r.array_count("Assignment.WarmupTasks", flexible, TaskIds::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TaskIds::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("Assignment: tagged fields")?;
                 for _ in 0..count {
@@ -7176,7 +8509,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7221,6 +8554,19 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -7239,7 +8585,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7280,6 +8626,19 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += (if flexible { 1 } else { 2 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -7298,7 +8657,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7350,6 +8709,21 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            n += (if flexible { 1 } else { 2 });
+            n += 4;
+            n += 2;
+            n += (if flexible { 1 } else { 4 });
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -7358,7 +8732,7 @@ pub mod streams_group_describe_response {
             out.name = r.flex_string("TopicInfo.Name", flexible)?.unwrap_or_default();
             out.partitions = r.i32("TopicInfo.Partitions")?;
             out.replication_factor = r.i16("TopicInfo.ReplicationFactor")?;
-            out.topic_configs = match r.array_count("TopicInfo.TopicConfigs", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(KeyValue::decode_from(r, version)?); } v } };
+            out.topic_configs = match r.array_count("TopicInfo.TopicConfigs", flexible, KeyValue::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(KeyValue::decode_from(r, version)?); } v } };
             if flexible {
                 let count = r.uvarint("TopicInfo: tagged fields")?;
                 for _ in 0..count {
@@ -7370,7 +8744,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7423,16 +8797,33 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            if version >= 1 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if version >= 1 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut out = Self::default();
             if version >= 1 {
-                out.subtopologies = match r.array_count("TopologyDescription.Subtopologies", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TopologyDescriptionSubtopology::decode_from(r, version)?); } v } };
+                out.subtopologies = match r.array_count("TopologyDescription.Subtopologies", flexible, TopologyDescriptionSubtopology::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TopologyDescriptionSubtopology::decode_from(r, version)?); } v } };
             }
             if version >= 1 {
-                out.global_stores = match r.array_count("TopologyDescription.GlobalStores", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TopologyDescriptionGlobalStore::decode_from(r, version)?); } v } };
+                out.global_stores = match r.array_count("TopologyDescription.GlobalStores", flexible, TopologyDescriptionGlobalStore::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TopologyDescriptionGlobalStore::decode_from(r, version)?); } v } };
             }
             if flexible {
                 let count = r.uvarint("TopologyDescription: tagged fields")?;
@@ -7445,7 +8836,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7497,6 +8888,23 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            if version >= 1 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 1 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -7506,7 +8914,7 @@ pub mod streams_group_describe_response {
                 out.subtopology_id = r.flex_string("TopologyDescriptionSubtopology.SubtopologyId", flexible)?.unwrap_or_default();
             }
             if version >= 1 {
-                out.nodes = match r.array_count("TopologyDescriptionSubtopology.Nodes", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TopologyDescriptionNode::decode_from(r, version)?); } v } };
+                out.nodes = match r.array_count("TopologyDescriptionSubtopology.Nodes", flexible, TopologyDescriptionNode::min_size(version))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(TopologyDescriptionNode::decode_from(r, version)?); } v } };
             }
             if flexible {
                 let count = r.uvarint("TopologyDescriptionSubtopology: tagged fields")?;
@@ -7519,7 +8927,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7611,6 +9019,35 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            if version >= 1 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 1 {
+                n += 1;
+            }
+            if version >= 1 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if version >= 1 {
+                n += (if flexible { 1 } else { 2 });
+            }
+            if version >= 1 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if version >= 1 {
+                n += (if flexible { 1 } else { 4 });
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -7623,16 +9060,16 @@ pub mod streams_group_describe_response {
                 out.node_type = r.i8("TopologyDescriptionNode.NodeType")?;
             }
             if version >= 1 {
-                out.source_topics = match r.array_count("TopologyDescriptionNode.SourceTopics", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("TopologyDescriptionNode.SourceTopics", flexible)?.unwrap_or_default()); } v } };
+                out.source_topics = match r.array_count("TopologyDescriptionNode.SourceTopics", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("TopologyDescriptionNode.SourceTopics", flexible)?.unwrap_or_default()); } v } };
             }
             if version >= 1 {
                 out.sink_topic = if version >= 1 { r.flex_string("TopologyDescriptionNode.SinkTopic", flexible)? } else { Some(r.flex_string("TopologyDescriptionNode.SinkTopic", flexible)?.unwrap_or_default()) };
             }
             if version >= 1 {
-                out.stores = match r.array_count("TopologyDescriptionNode.Stores", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("TopologyDescriptionNode.Stores", flexible)?.unwrap_or_default()); } v } };
+                out.stores = match r.array_count("TopologyDescriptionNode.Stores", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("TopologyDescriptionNode.Stores", flexible)?.unwrap_or_default()); } v } };
             }
             if version >= 1 {
-                out.successors = match r.array_count("TopologyDescriptionNode.Successors", flexible, 1)? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("TopologyDescriptionNode.Successors", flexible)?.unwrap_or_default()); } v } };
+                out.successors = match r.array_count("TopologyDescriptionNode.Successors", flexible, (if flexible { 1 } else { 2 }))? { None => Vec::new(), Some(n) => { let mut v = Vec::with_capacity(n); for _ in 0..n { v.push(r.flex_string("TopologyDescriptionNode.Successors", flexible)?.unwrap_or_default()); } v } };
             }
             if flexible {
                 let count = r.uvarint("TopologyDescriptionNode: tagged fields")?;
@@ -7645,7 +9082,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7706,6 +9143,23 @@ pub mod streams_group_describe_response {
             }
         }
 
+        /// The fewest bytes this struct takes at `version`: what a decoded count of it is checked against.
+        #[allow(unused_variables, unused_mut)]
+        pub fn min_size(version: i16) -> usize {
+            let flexible = true;
+            let mut n = 0;
+            if version >= 1 {
+                n += TopologyDescriptionNode::min_size(version);
+            }
+            if version >= 1 {
+                n += TopologyDescriptionNode::min_size(version);
+            }
+            if flexible {
+                n += 1;
+            }
+            n
+        }
+
         /// Reads this struct as `version` encodes it; fields the version lacks keep their defaults.
         #[allow(unused_variables, unused_mut)]
         pub fn decode_from(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
@@ -7728,7 +9182,7 @@ pub mod streams_group_describe_response {
         }
 
         /// A random value with every field `version` carries set, the rest at defaults.
-        #[cfg(test)]
+        #[cfg(any(test, feature = "decoder-testing"))]
         #[allow(unused_variables)]
         pub fn sample(g: &mut crate::protocol::Gen, version: i16) -> Self {
             let flexible = true;
@@ -7762,7 +9216,7 @@ pub mod streams_group_describe_response {
 }
 
 /// Calls `visitor` with the sampler of every message, for tests that cover them all.
-#[cfg(test)]
+#[cfg(any(test, feature = "decoder-testing"))]
 pub(crate) fn visit_all(visitor: &mut impl super::Visit) {
     visitor.visit(api_versions_request::ApiVersionsRequest::sample);
     visitor.visit(api_versions_response::ApiVersionsResponse::sample);
@@ -7794,4 +9248,62 @@ pub(crate) fn visit_all(visitor: &mut impl super::Visit) {
     visitor.visit(sasl_handshake_response::SaslHandshakeResponse::sample);
     visitor.visit(streams_group_describe_request::StreamsGroupDescribeRequest::sample);
     visitor.visit(streams_group_describe_response::StreamsGroupDescribeResponse::sample);
+}
+
+/// Every nested struct: its name, size in memory, least size on the wire by version, and the
+/// versions it appears in, for the test that bounds what a decoded element count may allocate.
+#[cfg(test)]
+pub(crate) fn struct_sizes() -> Vec<(&'static str, usize, fn(i16) -> usize, (i16, i16))> {
+    vec![
+        ("api_versions_response::ApiVersion", std::mem::size_of::<api_versions_response::ApiVersion>(), api_versions_response::ApiVersion::min_size, (0, 5)),
+        ("api_versions_response::SupportedFeatureKey", std::mem::size_of::<api_versions_response::SupportedFeatureKey>(), api_versions_response::SupportedFeatureKey::min_size, (3, 5)),
+        ("api_versions_response::FinalizedFeatureKey", std::mem::size_of::<api_versions_response::FinalizedFeatureKey>(), api_versions_response::FinalizedFeatureKey::min_size, (3, 5)),
+        ("describe_configs_request::DescribeConfigsResource", std::mem::size_of::<describe_configs_request::DescribeConfigsResource>(), describe_configs_request::DescribeConfigsResource::min_size, (1, 4)),
+        ("describe_configs_response::DescribeConfigsResult", std::mem::size_of::<describe_configs_response::DescribeConfigsResult>(), describe_configs_response::DescribeConfigsResult::min_size, (1, 4)),
+        ("describe_configs_response::DescribeConfigsResourceResult", std::mem::size_of::<describe_configs_response::DescribeConfigsResourceResult>(), describe_configs_response::DescribeConfigsResourceResult::min_size, (1, 4)),
+        ("describe_configs_response::DescribeConfigsSynonym", std::mem::size_of::<describe_configs_response::DescribeConfigsSynonym>(), describe_configs_response::DescribeConfigsSynonym::min_size, (1, 4)),
+        ("describe_groups_response::DescribedGroup", std::mem::size_of::<describe_groups_response::DescribedGroup>(), describe_groups_response::DescribedGroup::min_size, (0, 6)),
+        ("describe_groups_response::DescribedGroupMember", std::mem::size_of::<describe_groups_response::DescribedGroupMember>(), describe_groups_response::DescribedGroupMember::min_size, (0, 6)),
+        ("find_coordinator_response::Coordinator", std::mem::size_of::<find_coordinator_response::Coordinator>(), find_coordinator_response::Coordinator::min_size, (4, 6)),
+        ("incremental_alter_configs_request::AlterConfigsResource", std::mem::size_of::<incremental_alter_configs_request::AlterConfigsResource>(), incremental_alter_configs_request::AlterConfigsResource::min_size, (0, 1)),
+        ("incremental_alter_configs_request::AlterableConfig", std::mem::size_of::<incremental_alter_configs_request::AlterableConfig>(), incremental_alter_configs_request::AlterableConfig::min_size, (0, 1)),
+        ("incremental_alter_configs_response::AlterConfigsResourceResponse", std::mem::size_of::<incremental_alter_configs_response::AlterConfigsResourceResponse>(), incremental_alter_configs_response::AlterConfigsResourceResponse::min_size, (0, 1)),
+        ("leave_group_request::MemberIdentity", std::mem::size_of::<leave_group_request::MemberIdentity>(), leave_group_request::MemberIdentity::min_size, (3, 5)),
+        ("leave_group_response::MemberResponse", std::mem::size_of::<leave_group_response::MemberResponse>(), leave_group_response::MemberResponse::min_size, (3, 5)),
+        ("list_groups_response::ListedGroup", std::mem::size_of::<list_groups_response::ListedGroup>(), list_groups_response::ListedGroup::min_size, (0, 5)),
+        ("list_offsets_request::ListOffsetsTopic", std::mem::size_of::<list_offsets_request::ListOffsetsTopic>(), list_offsets_request::ListOffsetsTopic::min_size, (1, 11)),
+        ("list_offsets_request::ListOffsetsPartition", std::mem::size_of::<list_offsets_request::ListOffsetsPartition>(), list_offsets_request::ListOffsetsPartition::min_size, (1, 11)),
+        ("list_offsets_response::ListOffsetsTopicResponse", std::mem::size_of::<list_offsets_response::ListOffsetsTopicResponse>(), list_offsets_response::ListOffsetsTopicResponse::min_size, (1, 11)),
+        ("list_offsets_response::ListOffsetsPartitionResponse", std::mem::size_of::<list_offsets_response::ListOffsetsPartitionResponse>(), list_offsets_response::ListOffsetsPartitionResponse::min_size, (1, 11)),
+        ("metadata_request::MetadataRequestTopic", std::mem::size_of::<metadata_request::MetadataRequestTopic>(), metadata_request::MetadataRequestTopic::min_size, (0, 13)),
+        ("metadata_response::MetadataResponseBroker", std::mem::size_of::<metadata_response::MetadataResponseBroker>(), metadata_response::MetadataResponseBroker::min_size, (0, 13)),
+        ("metadata_response::MetadataResponseTopic", std::mem::size_of::<metadata_response::MetadataResponseTopic>(), metadata_response::MetadataResponseTopic::min_size, (0, 13)),
+        ("metadata_response::MetadataResponsePartition", std::mem::size_of::<metadata_response::MetadataResponsePartition>(), metadata_response::MetadataResponsePartition::min_size, (0, 13)),
+        ("offset_commit_request::OffsetCommitRequestTopic", std::mem::size_of::<offset_commit_request::OffsetCommitRequestTopic>(), offset_commit_request::OffsetCommitRequestTopic::min_size, (2, 10)),
+        ("offset_commit_request::OffsetCommitRequestPartition", std::mem::size_of::<offset_commit_request::OffsetCommitRequestPartition>(), offset_commit_request::OffsetCommitRequestPartition::min_size, (2, 10)),
+        ("offset_commit_response::OffsetCommitResponseTopic", std::mem::size_of::<offset_commit_response::OffsetCommitResponseTopic>(), offset_commit_response::OffsetCommitResponseTopic::min_size, (2, 10)),
+        ("offset_commit_response::OffsetCommitResponsePartition", std::mem::size_of::<offset_commit_response::OffsetCommitResponsePartition>(), offset_commit_response::OffsetCommitResponsePartition::min_size, (2, 10)),
+        ("offset_fetch_request::OffsetFetchRequestTopic", std::mem::size_of::<offset_fetch_request::OffsetFetchRequestTopic>(), offset_fetch_request::OffsetFetchRequestTopic::min_size, (1, 7)),
+        ("offset_fetch_request::OffsetFetchRequestGroup", std::mem::size_of::<offset_fetch_request::OffsetFetchRequestGroup>(), offset_fetch_request::OffsetFetchRequestGroup::min_size, (8, 10)),
+        ("offset_fetch_request::OffsetFetchRequestTopics", std::mem::size_of::<offset_fetch_request::OffsetFetchRequestTopics>(), offset_fetch_request::OffsetFetchRequestTopics::min_size, (8, 10)),
+        ("offset_fetch_response::OffsetFetchResponseTopic", std::mem::size_of::<offset_fetch_response::OffsetFetchResponseTopic>(), offset_fetch_response::OffsetFetchResponseTopic::min_size, (1, 7)),
+        ("offset_fetch_response::OffsetFetchResponsePartition", std::mem::size_of::<offset_fetch_response::OffsetFetchResponsePartition>(), offset_fetch_response::OffsetFetchResponsePartition::min_size, (1, 7)),
+        ("offset_fetch_response::OffsetFetchResponseGroup", std::mem::size_of::<offset_fetch_response::OffsetFetchResponseGroup>(), offset_fetch_response::OffsetFetchResponseGroup::min_size, (8, 10)),
+        ("offset_fetch_response::OffsetFetchResponseTopics", std::mem::size_of::<offset_fetch_response::OffsetFetchResponseTopics>(), offset_fetch_response::OffsetFetchResponseTopics::min_size, (8, 10)),
+        ("offset_fetch_response::OffsetFetchResponsePartitions", std::mem::size_of::<offset_fetch_response::OffsetFetchResponsePartitions>(), offset_fetch_response::OffsetFetchResponsePartitions::min_size, (8, 10)),
+        ("streams_group_describe_response::DescribedGroup", std::mem::size_of::<streams_group_describe_response::DescribedGroup>(), streams_group_describe_response::DescribedGroup::min_size, (0, 1)),
+        ("streams_group_describe_response::Topology", std::mem::size_of::<streams_group_describe_response::Topology>(), streams_group_describe_response::Topology::min_size, (0, 1)),
+        ("streams_group_describe_response::Subtopology", std::mem::size_of::<streams_group_describe_response::Subtopology>(), streams_group_describe_response::Subtopology::min_size, (0, 1)),
+        ("streams_group_describe_response::Member", std::mem::size_of::<streams_group_describe_response::Member>(), streams_group_describe_response::Member::min_size, (0, 1)),
+        ("streams_group_describe_response::Endpoint", std::mem::size_of::<streams_group_describe_response::Endpoint>(), streams_group_describe_response::Endpoint::min_size, (0, 1)),
+        ("streams_group_describe_response::TaskOffset", std::mem::size_of::<streams_group_describe_response::TaskOffset>(), streams_group_describe_response::TaskOffset::min_size, (0, 1)),
+        ("streams_group_describe_response::Assignment", std::mem::size_of::<streams_group_describe_response::Assignment>(), streams_group_describe_response::Assignment::min_size, (0, 1)),
+        ("streams_group_describe_response::TaskIds", std::mem::size_of::<streams_group_describe_response::TaskIds>(), streams_group_describe_response::TaskIds::min_size, (0, 1)),
+        ("streams_group_describe_response::KeyValue", std::mem::size_of::<streams_group_describe_response::KeyValue>(), streams_group_describe_response::KeyValue::min_size, (0, 1)),
+        ("streams_group_describe_response::TopicInfo", std::mem::size_of::<streams_group_describe_response::TopicInfo>(), streams_group_describe_response::TopicInfo::min_size, (0, 1)),
+        ("streams_group_describe_response::TopologyDescription", std::mem::size_of::<streams_group_describe_response::TopologyDescription>(), streams_group_describe_response::TopologyDescription::min_size, (1, 1)),
+        ("streams_group_describe_response::TopologyDescriptionSubtopology", std::mem::size_of::<streams_group_describe_response::TopologyDescriptionSubtopology>(), streams_group_describe_response::TopologyDescriptionSubtopology::min_size, (1, 1)),
+        ("streams_group_describe_response::TopologyDescriptionNode", std::mem::size_of::<streams_group_describe_response::TopologyDescriptionNode>(), streams_group_describe_response::TopologyDescriptionNode::min_size, (1, 1)),
+        ("streams_group_describe_response::TopologyDescriptionGlobalStore", std::mem::size_of::<streams_group_describe_response::TopologyDescriptionGlobalStore>(), streams_group_describe_response::TopologyDescriptionGlobalStore::min_size, (1, 1)),
+    ]
 }

@@ -7,6 +7,8 @@ pub(crate) mod broker;
 #[allow(clippy::all, clippy::pedantic, unused)]
 pub mod messages;
 mod sasl;
+#[cfg(feature = "decoder-testing")]
+pub mod testing;
 mod tls;
 pub mod writer;
 
@@ -63,18 +65,21 @@ pub(crate) fn decode_body<M: Message>(bytes: &[u8], version: i16) -> Result<M, D
 mod tests;
 
 /// What a test does with each generated message type.
-#[cfg(test)]
+#[cfg(any(test, feature = "decoder-testing"))]
 pub(crate) trait Visit {
     /// Called once per message with its sampler.
-    fn visit<M: Message + std::fmt::Debug + PartialEq>(&mut self, sample: fn(&mut Gen, i16) -> M);
+    fn visit<M: Message + std::fmt::Debug + PartialEq + 'static>(
+        &mut self,
+        sample: fn(&mut Gen, i16) -> M,
+    );
 }
 
 /// A small seeded generator (SplitMix64) for the round-trip tests: the same seed, the same
 /// messages.
-#[cfg(test)]
+#[cfg(any(test, feature = "decoder-testing"))]
 pub(crate) struct Gen(pub u64);
 
-#[cfg(test)]
+#[cfg(any(test, feature = "decoder-testing"))]
 #[allow(missing_docs, dead_code)] // The generated samplers use what their schemas need.
 impl Gen {
     pub fn next(&mut self) -> u64 {

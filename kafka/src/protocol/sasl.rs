@@ -5,6 +5,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::{digest, hmac, pbkdf2, rand::SecureRandom};
 
+/// The SCRAM iteration counts Kafka accepts: its client's minimum, its controller's maximum.
+const SCRAM_ITERATIONS: std::ops::RangeInclusive<u32> = 4096..=16384;
+
 /// A SASL mechanism the operator speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mechanism {
@@ -66,7 +69,12 @@ impl Scram {
         ))
     }
 
-    fn with_nonce(mechanism: Mechanism, user: &str, password: &str, nonce: &str) -> Self {
+    pub(crate) fn with_nonce(
+        mechanism: Mechanism,
+        user: &str,
+        password: &str,
+        nonce: &str,
+    ) -> Self {
         let user = user.replace('=', "=3D").replace(',', "=2C");
         Self {
             sha512: mechanism == Mechanism::ScramSha512,
@@ -103,8 +111,17 @@ impl Scram {
             .map_err(|_| "the salt is not base64")?;
         let iterations: u32 = attr("i")
             .and_then(|i| i.parse().ok())
-            .filter(|i| *i > 0)
             .ok_or("server-first without a valid iteration count")?;
+        // The count comes from the network and costs CPU linearly: outside the range Kafka
+        // itself allows it is a downgrade (Kafka's client refuses fewer) or a stall (its
+        // controller stores no credential with more).
+        if !SCRAM_ITERATIONS.contains(&iterations) {
+            return Err(format!(
+                "the broker asks for {iterations} SCRAM iterations, outside the {}-{} Kafka allows",
+                SCRAM_ITERATIONS.start(),
+                SCRAM_ITERATIONS.end()
+            ));
+        }
         let (pbkdf, hmac_alg, digest_alg, len) = if self.sha512 {
             (
                 pbkdf2::PBKDF2_HMAC_SHA512,
@@ -196,6 +213,23 @@ mod tests {
         s.verify(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
             .unwrap();
         assert!(s.verify(b"v=AAAA").is_err());
+    }
+
+    #[test]
+    fn iteration_counts_outside_kafkas_range_are_refused_before_any_work() {
+        let first = |i: &str| format!("r=nonceXYZ,s=c2FsdA==,i={i}");
+        for (count, ok) in [
+            ("4095", false),
+            ("4096", true),
+            ("16384", true),
+            ("16385", false),
+            ("4294967295", false),
+            ("0", false),
+        ] {
+            let mut s = Scram::with_nonce(Mechanism::ScramSha256, "u", "p", "nonce");
+            let got = s.client_final(first(count).as_bytes());
+            assert_eq!(got.is_ok(), ok, "i={count}: {got:?}");
+        }
     }
 
     #[test]

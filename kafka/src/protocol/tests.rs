@@ -13,7 +13,10 @@ struct RoundTrip {
 }
 
 impl Visit for RoundTrip {
-    fn visit<M: Message + std::fmt::Debug + PartialEq>(&mut self, sample: fn(&mut Gen, i16) -> M) {
+    fn visit<M: Message + std::fmt::Debug + PartialEq + 'static>(
+        &mut self,
+        sample: fn(&mut Gen, i16) -> M,
+    ) {
         for version in M::VERSIONS.0..=M::VERSIONS.1 {
             for seed in 0..SEEDS {
                 let mut g = Gen(seed * 7919 + u64::from(version.unsigned_abs()));
@@ -49,7 +52,10 @@ fn every_message_round_trips_at_every_version_and_truncation_is_an_error() {
 struct Garbage;
 
 impl Visit for Garbage {
-    fn visit<M: Message + std::fmt::Debug + PartialEq>(&mut self, _: fn(&mut Gen, i16) -> M) {
+    fn visit<M: Message + std::fmt::Debug + PartialEq + 'static>(
+        &mut self,
+        _: fn(&mut Gen, i16) -> M,
+    ) {
         let mut g = Gen(42);
         for version in M::VERSIONS.0..=M::VERSIONS.1 {
             for _ in 0..200 {
@@ -110,4 +116,26 @@ fn the_version_is_the_highest_both_speak() {
     assert_eq!(negotiate((0, 5), (0, 3)), Some(3));
     assert_eq!(negotiate((3, 5), (0, 4)), Some(4));
     assert_eq!(negotiate((3, 5), (0, 2)), None);
+}
+
+/// A decoded count is checked against the bytes its elements need at the least, so what it
+/// allocates up front is bounded by the bytes left times the ratio of an element's size in
+/// memory to its least size on the wire: no struct may make that ratio large.
+#[test]
+fn no_struct_is_much_larger_in_memory_than_its_least_encoding() {
+    let mut worst = (0.0, "", 0);
+    for (name, size, min_size, (lo, hi)) in messages::struct_sizes() {
+        for version in lo..=hi {
+            let ratio = size as f64 / min_size(version).max(1) as f64;
+            if ratio > worst.0 {
+                worst = (ratio, name, version);
+            }
+        }
+    }
+    let (ratio, name, version) = worst;
+    eprintln!("largest: {name} v{version}, {ratio:.1} times its least encoding");
+    assert!(
+        ratio <= 32.0,
+        "{name} v{version} is {ratio:.1} times its least encoding"
+    );
 }

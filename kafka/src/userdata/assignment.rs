@@ -128,14 +128,21 @@ pub fn active_task_partitions(
     assignment: &ConsumerAssignment,
     info: &StreamsAssignment,
 ) -> Result<Vec<(Partition, TaskId)>, DecodeError> {
-    let partitions = assignment.sorted_partitions();
-    if partitions.len() != info.active_tasks.len() {
+    // Counted before the partitions are listed: each names its topic, a copy a mismatch
+    // need not cost.
+    let count: usize = assignment
+        .partitions
+        .iter()
+        .map(|tp| tp.partitions.len())
+        .sum();
+    if count != info.active_tasks.len() {
         return Err(DecodeError::TaskCountMismatch {
             tasks: info.active_tasks.len(),
-            partitions: partitions.len(),
+            partitions: count,
         });
     }
-    Ok(partitions
+    Ok(assignment
+        .sorted_partitions()
         .into_iter()
         .zip(info.active_tasks.iter().cloned())
         .collect())

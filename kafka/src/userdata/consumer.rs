@@ -4,6 +4,11 @@
 use super::{ConsumerAssignment, ConsumerSubscription, TopicPartitions};
 use crate::wire::{DecodeError, Reader};
 
+/// The longest topic name Kafka allows (`Topic.MAX_NAME_LENGTH`). A longer one is corrupt
+/// data, and refusing it bounds what the decoded member costs: its topic is copied for each
+/// of its partitions.
+pub const MAX_TOPIC_NAME: usize = 249;
+
 /// Decodes a `ConsumerProtocolSubscription` (DescribeGroups member metadata).
 pub fn decode_consumer_subscription(buf: &[u8]) -> Result<ConsumerSubscription, DecodeError> {
     let mut r = Reader::new(buf);
@@ -11,7 +16,10 @@ pub fn decode_consumer_subscription(buf: &[u8]) -> Result<ConsumerSubscription, 
     let n = r.len("subscription topics", 2)?;
     let mut topics = Vec::with_capacity(n);
     for _ in 0..n {
-        topics.push(r.string("subscription topic")?.unwrap_or_default());
+        topics.push(
+            r.string_within("subscription topic", MAX_TOPIC_NAME)?
+                .unwrap_or_default(),
+        );
     }
     let user_data = r.bytes("subscription user data")?.map(<[u8]>::to_vec);
     let mut out = ConsumerSubscription {
@@ -55,7 +63,7 @@ fn topic_partitions(
     let n = r.len(what, 6)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let topic = r.string(what)?.unwrap_or_default();
+        let topic = r.string_within(what, MAX_TOPIC_NAME)?.unwrap_or_default();
         let m = r.len(what, 4)?;
         let mut partitions = Vec::with_capacity(m);
         for _ in 0..m {
@@ -69,7 +77,7 @@ fn topic_partitions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::userdata::vectors::{W, subscription_v3};
+    use crate::userdata::vectors::{W, assignment_v0, subscription_v3};
 
     #[test]
     fn consumer_subscription_v3() {
@@ -87,6 +95,19 @@ mod tests {
         );
         assert_eq!(s.generation_id, Some(7));
         assert_eq!(s.rack_id, None);
+    }
+
+    #[test]
+    fn a_topic_name_longer_than_kafka_allows_is_refused() {
+        let long = "t".repeat(MAX_TOPIC_NAME + 1);
+        let ok = assignment_v0(&[(&long[1..], &[0, 1])], b"");
+        assert!(decode_consumer_assignment(&ok).is_ok());
+        let bad = assignment_v0(&[(&long, &[0, 1])], b"");
+        assert!(matches!(
+            decode_consumer_assignment(&bad),
+            Err(DecodeError::InvalidLength { len: 250, .. })
+        ));
+        assert!(decode_consumer_subscription(&subscription_v3(&[&long], b"")).is_err());
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod tests;
 pub(crate) mod vectors;
 
 pub use assignment::{active_task_partitions, decode_assignment_info};
-pub use consumer::{decode_consumer_assignment, decode_consumer_subscription};
+pub use consumer::{MAX_TOPIC_NAME, decode_consumer_assignment, decode_consumer_subscription};
 pub use subscription::decode_subscription_info;
 
 /// Offset sum a member reports for a task it runs as a RUNNING active task (`Task.LATEST_OFFSET`).

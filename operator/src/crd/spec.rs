@@ -49,7 +49,13 @@ use super::status::StreamAppStatus;
         "!has(self.spec.reset) || self.spec.reset.inputOffsets == 'Keep' || (has(self.spec.topics) && has(self.spec.topics.inputs) && size(self.spec.topics.inputs) > 0)"
     )
     .message("a reset that moves input offsets needs the input topics in spec.topics.inputs")
-    .field_path(".spec.reset")
+    .field_path(".spec.reset"),
+    validation = super::rules::name_length(),
+    validation = super::rules::name_label(),
+)]
+#[x_kube(
+    validation = super::rules::tls_store_type(&super::owned::REFUSED_WITH_TLS[0]),
+    validation = super::rules::tls_store_type(&super::owned::REFUSED_WITH_TLS[1]),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StreamAppSpec {
@@ -71,9 +77,13 @@ pub struct StreamAppSpec {
     pub replicas: i32,
 
     /// Kafka Streams `application.id`: the consumer group and the prefix of internal topics.
-    /// Defaults to the StreamApp's name. Immutable once set.
+    /// Defaults to the StreamApp's name. Immutable once set. At most 188 characters, so
+    /// that every internal topic Kafka Streams names stays within Kafka's 249.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._-]+$')").message("must contain only letters, digits, '.', '_' and '-'"))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^[A-Za-z0-9._-]+$') && self != '.' && self != '..'").message(super::owned::APPLICATION_ID_CHARS),
+        validation = Rule::new(format!("size(self) <= {}", super::owned::MAX_APPLICATION_ID_LEN)).message(super::owned::APPLICATION_ID_TOO_LONG),
+    )]
     #[schemars(length(min = 1, max = 249))]
     pub application_id: Option<String>,
 
@@ -111,13 +121,21 @@ pub struct StreamAppSpec {
     pub interactive_queries: Option<InteractiveQueriesSpec>,
 
     /// Extra Kafka Streams properties, written to `streams.properties` and the environment.
-    /// Keys the operator owns are rejected; use the named spec field instead.
+    /// Keys the operator owns are rejected, with their client-prefixed spellings
+    /// (`consumer.`, `producer.`, ...); use the named spec field instead. Keys that carry
+    /// credentials (`*.password`, `sasl.jaas.config`, key material) are rejected too: they
+    /// come from Secrets. Kafka property names are case-sensitive, and so is the check.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(transform = super::owned::refuse_owned_keys)]
+    #[schemars(transform = super::rules::config_schema)]
     pub config: BTreeMap<String, String>,
 
-    /// Extra environment variables for the application container.
+    /// Extra environment variables for the application container. Names that would set an
+    /// operator-owned property through `KAFKA_STREAMS_<PROPERTY>`, in any letter case, and
+    /// the variables the operator sets itself are rejected; `KAFKA_STREAMS_*` credentials
+    /// only from a Secret (`valueFrom.secretKeyRef`). `KAFKA_STREAMS_CLIENT_TAG_ZONE` is
+    /// allowed: a zone per pod.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = super::rules::env_schema)]
     pub env: Vec<EnvVar>,
 
     /// CPU and memory requests and limits of the application container.
@@ -309,6 +327,7 @@ fn default_password_key() -> String {
 pub struct TopicsSpec {
     /// Source topics.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = super::rules::topics_schema)]
     pub inputs: Vec<String>,
 }
 
@@ -327,16 +346,25 @@ pub struct StateSpec {
     #[x_kube(
         validation = Rule::new("isQuantity(self)").message("must be a Kubernetes quantity such as 1Gi"),
         validation = Rule::new("!isQuantity(self) || !isQuantity(oldSelf) || quantity(self).compareTo(quantity(oldSelf)) >= 0").message("spec.state.storage may grow but never shrink: Kubernetes cannot shrink a volume"),
+        validation = super::rules::storage_positive(),
     )]
+    #[schemars(length(max = 64))]
     pub storage: String,
 
     /// StorageClass of the volumes; unset uses the cluster's default class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
 
-    /// Where the volume is mounted; Kafka Streams' `state.dir`.
+    /// Where the volume is mounted; Kafka Streams' `state.dir`. Not `/`, and not at or under
+    /// `/etc/kafka-streams`, where `streams.properties` is mounted.
     #[serde(default = "default_mount_path")]
-    #[x_kube(validation = Rule::new("self.startsWith('/')").message("must be an absolute path"))]
+    #[x_kube(
+        validation = Rule::new("self.startsWith('/')").message("must be an absolute path"),
+        validation = super::rules::mount_path_not_root(),
+        validation = super::rules::mount_path_not_config(),
+        validation = super::rules::mount_path_plain(),
+    )]
+    #[schemars(length(max = 4096))]
     pub mount_path: String,
 
     /// What happens to the volumes when the app is deleted or scaled down.
@@ -406,7 +434,8 @@ pub struct PlacementSpec {
     pub anti_affinity: PlacementRule,
     /// Node label the anti-affinity applies to.
     #[serde(default = "default_topology_key")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 317))]
+    #[x_kube(validation = super::rules::topology_key())]
     pub topology_key: String,
     /// Spread of instances across `topology.kubernetes.io/zone`.
     #[serde(default)]
@@ -577,11 +606,14 @@ pub struct InteractiveQueriesSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PodTemplateSpec {
-    /// Extra pod labels (the operator's own labels win on conflict).
+    /// Extra pod labels. The operator's own (`app.kubernetes.io/instance`, `managed-by`,
+    /// `name`, `component`) are rejected: the first two select the app's pods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = super::rules::labels_schema)]
     pub labels: BTreeMap<String, String>,
-    /// Extra pod annotations.
+    /// Extra pod annotations (`kstreams.dev/config-hash` is the operator's).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = super::rules::annotations_schema)]
     pub annotations: BTreeMap<String, String>,
     /// ServiceAccount the pods run as.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -33,6 +33,11 @@ pub struct StreamAppStatus {
     /// The last reset asked for in `spec.reset`: where it stands, or what it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<ResetStatus>,
+    /// Pods that lost their node: bound to a node that is gone or NotReady, or unable to
+    /// start because their state volume can only be mounted on such a node. The operator
+    /// deletes none of them (condition `Degraded`, reason `NodeLost`, says what to do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_pods: Vec<LostPod>,
     /// Ready, Progressing, Degraded, ReconciliationPaused, KafkaReachable,
     /// ChangelogsHealthy, Restoring, Processing and InstancesIdle.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -59,6 +64,46 @@ fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
             "required": ["lastTransitionTime", "message", "reason", "status", "type"]
         }
     })
+}
+
+/// What became of a lost pod's node.
+#[derive(
+    JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord,
+)]
+pub enum NodeLoss {
+    /// The Node object no longer exists.
+    Gone,
+    /// The node's Ready condition is False or Unknown.
+    NotReady,
+    /// The pod shows that its node stopped reporting (Ready False while its containers are
+    /// ready); the operator may not read Nodes to confirm it.
+    NotReporting,
+}
+
+/// A pod that lost its node, or whose state volume did.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct LostPod {
+    /// The pod.
+    pub pod: String,
+    /// The node (for a volume, the `kubernetes.io/hostname` its PersistentVolume requires).
+    pub node: String,
+    /// What became of the node.
+    pub node_state: NodeLoss,
+    /// When the node stopped being Ready (RFC 3339), as its Ready condition (or, when Nodes
+    /// cannot be read, the pod's) says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// The pod is bound to the node; false: it waits to be scheduled, and only that node can
+    /// mount its volume.
+    pub bound: bool,
+    /// The pod is being deleted (evicted) but cannot finish while its node is away.
+    #[serde(default)]
+    pub terminating: bool,
+    /// The pod's claims whose PersistentVolume only that node can mount (local volumes):
+    /// they cannot follow the pod to another node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<String>,
 }
 
 /// A rollout or scale-down under way.

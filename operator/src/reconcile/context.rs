@@ -8,6 +8,7 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
+use super::applied::AppliedChildren;
 use super::kafka::{KafkaChecks, KafkaSettings};
 use crate::crd::ResetPhase;
 use crate::metrics::Metrics;
@@ -23,6 +24,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The Kafka step: shared clients per Kafka cluster, and each app's last check.
     pub kafka: KafkaChecks,
+    /// The last apply of each child and the watches' view of it: applies that would change
+    /// nothing are skipped.
+    pub applied: Arc<AppliedChildren>,
     /// Test only (`--reset-halt-after`): the reset phase after whose action a reconcile parks.
     pub reset_halt: Option<ResetPhase>,
     failures: Mutex<HashMap<String, u32>>,
@@ -61,6 +65,7 @@ impl Context {
             client,
             metrics,
             kafka: KafkaChecks::new(kafka),
+            applied: Arc::default(),
             reset_halt: None,
             failures: Mutex::new(HashMap::new()),
         }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use k8s_openapi::jiff::Timestamp;
 use kstreams_kafka::{KafkaProblem, KafkaStatus, ProblemReason};
 
 use super::kafka::{KafkaOutcome, KafkaSettings, Waits};
@@ -20,9 +21,72 @@ pub struct Problem {
     pub message: String,
 }
 
-/// Runtime problems visible in `observed`, plus `apply_error` if writing the children failed.
-pub fn problems(observed: &Observed, apply_error: Option<Problem>) -> Vec<Problem> {
+/// How long a pod may stay unschedulable before the app is Degraded for it. The scheduler
+/// marks every new pod Unschedulable until its state volume is bound when the StorageClass
+/// binds immediately, which takes a few seconds; reporting that would raise a Warning on
+/// every new app and every scale-up.
+pub const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(30);
+
+/// The pods unschedulable at `now`, by name, with the scheduler's message and how long
+/// they have been so.
+fn unschedulable(observed: &Observed, now: Timestamp) -> Vec<(String, String, Duration)> {
+    observed
+        .pods
+        .iter()
+        // A lost pod's is told apart, with its cause.
+        .filter(|pod| {
+            !observed
+                .lost_pods
+                .contains(pod.metadata.name.as_deref().unwrap_or(""))
+        })
+        .filter_map(|pod| {
+            let cond = pod
+                .status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+            if cond.reason.as_deref() != Some("Unschedulable") {
+                return None;
+            }
+            let since = cond
+                .last_transition_time
+                .as_ref()
+                .and_then(|t| Duration::try_from(now.duration_since(t.0)).ok())
+                .unwrap_or(Duration::MAX);
+            Some((
+                pod.metadata.name.clone().unwrap_or_else(|| "?".into()),
+                cond.message
+                    .clone()
+                    .unwrap_or_else(|| "unschedulable".into()),
+                since,
+            ))
+        })
+        .collect()
+}
+
+/// When a pod unschedulable for less than [`UNSCHEDULABLE_GRACE`] reaches it: the app must
+/// be looked at again then, as nothing else may change.
+pub fn unschedulable_grace_left(observed: &Observed, now: Timestamp) -> Option<Duration> {
+    unschedulable(observed, now)
+        .into_iter()
+        .filter_map(|(_, _, since)| UNSCHEDULABLE_GRACE.checked_sub(since))
+        .filter(|left| !left.is_zero())
+        .min()
+}
+
+/// Runtime problems visible in `observed` at `now`, plus `apply_error` if writing the
+/// children failed.
+pub fn problems(observed: &Observed, apply_error: Option<Problem>, now: Timestamp) -> Vec<Problem> {
     let mut out = Vec::new();
+    // First: the reason then names what the user must decide (is the node gone for good?).
+    if let Some(message) = observed.lost_pods.message() {
+        out.push(Problem {
+            reason: super::nodes::NODE_LOST,
+            message,
+        });
+    }
     if !observed.missing_secrets.is_empty() {
         out.push(Problem {
             reason: "SecretNotFound",
@@ -40,25 +104,10 @@ pub fn problems(observed: &Observed, apply_error: Option<Problem>) -> Vec<Proble
             ),
         });
     }
-    let unschedulable: Vec<String> = observed
-        .pods
-        .iter()
-        .filter_map(|pod| {
-            let cond = pod
-                .status
-                .as_ref()?
-                .conditions
-                .as_ref()?
-                .iter()
-                .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
-            (cond.reason.as_deref() == Some("Unschedulable")).then(|| {
-                format!(
-                    "{}: {}",
-                    pod.metadata.name.as_deref().unwrap_or("?"),
-                    cond.message.as_deref().unwrap_or("unschedulable")
-                )
-            })
-        })
+    let unschedulable: Vec<String> = unschedulable(observed, now)
+        .into_iter()
+        .filter(|(_, _, since)| *since >= UNSCHEDULABLE_GRACE)
+        .map(|(pod, message, _)| format!("{pod}: {message}"))
         .collect();
     if !unschedulable.is_empty() {
         out.push(Problem {
@@ -927,10 +976,113 @@ mod tests {
             missing_secrets: vec!["creds".into()],
             ..sts(2, 2)
         };
-        let found = problems(&observed, None);
+        let found = problems(&observed, None, Timestamp::now());
         let v = verdicts(&app, &observed, &found, &[], None);
         assert_eq!(get(&v, condition::DEGRADED).reason, "SecretNotFound");
         assert!(get(&v, condition::DEGRADED).message.contains("creds"));
         assert!(!get(&v, condition::READY).status);
+    }
+
+    #[test]
+    fn a_lost_pod_makes_the_app_degraded_for_its_node_and_is_told_once() {
+        use crate::crd::{LostPod, NodeLoss};
+        use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+        let app = app(APP);
+        let pending = |name: &str| Pod {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                conditions: Some(vec![PodCondition {
+                    type_: "PodScheduled".into(),
+                    status: "False".into(),
+                    reason: Some("Unschedulable".into()),
+                    message: Some("0/7 nodes are available".into()),
+                    ..PodCondition::default()
+                }]),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        };
+        let observed = Observed {
+            missing_secrets: vec!["creds".into()],
+            pods: vec![pending("wc-0"), pending("wc-1")],
+            lost_pods: super::super::nodes::LostPods {
+                namespace: "team".into(),
+                pods: vec![LostPod {
+                    pod: "wc-1".into(),
+                    node: "n1".into(),
+                    node_state: NodeLoss::Gone,
+                    since: None,
+                    bound: false,
+                    terminating: false,
+                    claims: vec!["state-wc-1".into()],
+                }],
+            },
+            ..sts(2, 2)
+        };
+        let found = problems(&observed, None, Timestamp::now());
+        let reasons: Vec<&str> = found.iter().map(|p| p.reason).collect();
+        assert_eq!(reasons, ["NodeLost", "SecretNotFound", "PodsUnschedulable"]);
+        let unschedulable = &found[2].message;
+        assert!(
+            unschedulable.starts_with("wc-0:") && !unschedulable.contains("wc-1"),
+            "{unschedulable}"
+        );
+        let v = verdicts(&app, &observed, &found, &[], None);
+        assert_eq!(get(&v, condition::DEGRADED).reason, "NodeLost");
+        let ready = get(&v, condition::READY);
+        assert_eq!((ready.status, ready.reason.as_str()), (false, "NodeLost"));
+        assert!(
+            ready.message.contains("only node n1 can mount"),
+            "{}",
+            ready.message
+        );
+    }
+
+    #[test]
+    fn a_pod_is_unschedulable_for_the_app_only_after_the_grace() {
+        use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let now = Timestamp::now();
+        let pending_for = |secs: i64| Pod {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some("wc-0".into()),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                conditions: Some(vec![PodCondition {
+                    type_: "PodScheduled".into(),
+                    status: "False".into(),
+                    reason: Some("Unschedulable".into()),
+                    message: Some("pod has unbound immediate PersistentVolumeClaims".into()),
+                    last_transition_time: Some(Time(
+                        now - k8s_openapi::jiff::SignedDuration::from_secs(secs),
+                    )),
+                    ..PodCondition::default()
+                }]),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        };
+        let fresh = Observed {
+            pods: vec![pending_for(5)],
+            ..sts(1, 0)
+        };
+        assert_eq!(problems(&fresh, None, now), vec![]);
+        assert_eq!(
+            unschedulable_grace_left(&fresh, now),
+            Some(UNSCHEDULABLE_GRACE - Duration::from_secs(5))
+        );
+        let stuck = Observed {
+            pods: vec![pending_for(31)],
+            ..sts(1, 0)
+        };
+        let found = problems(&stuck, None, now);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].reason, "PodsUnschedulable");
+        assert!(found[0].message.starts_with("wc-0: pod has unbound"));
+        assert_eq!(unschedulable_grace_left(&stuck, now), None);
     }
 }

@@ -8,6 +8,10 @@
 //! the controller's cache, so a deleted app does not stay in memory and an app re-created
 //! under the same name starts clean.
 //!
+//! The baseline is also kept in the cluster ([`super::baseline`]): read before the first check
+//! of an app, written when it changes, so a process that restarts or takes over the lead goes
+//! on with the baseline of the one that saw the members join.
+//!
 //! For an app on the streams rebalance protocol a successful check is followed, when due, by
 //! one more bounded request: the group config `streams.num.standby.replicas` set to
 //! `spec.standbyReplicas` (see [`super::group_config`]).
@@ -24,6 +28,7 @@ use kube::{Api, Client, ResourceExt};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
+use super::baseline::{self, BaselineError, Stored};
 use super::group_config::{Applied, Refusal};
 use super::pods::PodsSeen;
 use crate::crd::StreamApp;
@@ -195,6 +200,8 @@ struct AppState {
     namespace: String,
     last: Option<(Instant, CheckedFor, KafkaOutcome)>,
     baseline: Option<Baseline>,
+    /// What the cluster keeps of the baseline.
+    stored: Stored,
     /// Per Ready pod without a member (by uid): its restart count and since when.
     memberless: HashMap<String, (i32, Instant)>,
     /// Since when the group has existed but not been Stable.
@@ -340,7 +347,7 @@ impl KafkaChecks {
             generation: app.metadata.generation.unwrap_or(0),
             pods: pods.clone(),
         };
-        let (last, previous, waits, apply) = {
+        let (last, own, stored, waits, apply) = {
             let apps = self.lock();
             let state = apps.get(&uid);
             let last = state.and_then(|s| s.last.clone());
@@ -349,7 +356,9 @@ impl KafkaChecks {
                 Some(s) => s.group_config.due(app),
                 None => Applied::default().due(app),
             };
-            (last, state.and_then(|s| s.baseline.clone()), waits, apply)
+            let own = state.and_then(|s| s.baseline.clone());
+            let stored = state.map(|s| s.stored.clone()).unwrap_or_default();
+            (last, own, stored, waits, apply)
         };
         if let Some((at, seen, outcome)) = &last
             && !self.due(at.elapsed(), seen, &checked_for, waits.as_ref(), eager)
@@ -360,13 +369,22 @@ impl KafkaChecks {
                 ..outcome.clone()
             });
         }
+        let stored = load_baseline(client, metrics, app, stored).await;
+        let start = baseline::start_from(own, &stored);
         let started = Instant::now();
         let (result, sent) = match connection(client, app).await {
             Ok(conn) => {
                 let view = app_view(app, pods.names());
-                let result = check(&self.pool, &conn, &view, previous.as_ref())
-                    .await
-                    .map_err(CheckFailure::from);
+                let mut result = check(&self.pool, &conn, &view, start.baseline.as_ref()).await;
+                if let Ok(checked) = &result
+                    && baseline::discarded(&start, &checked.baseline)
+                {
+                    // Checked again without it, rather than with it, which would count the
+                    // new members' join as seen.
+                    debug!("stored restore-lag baseline is of other members: discarded");
+                    result = check(&self.pool, &conn, &view, None).await;
+                }
+                let result = result.map_err(CheckFailure::from);
                 metrics.kafka_checked(started.elapsed());
                 // Only brokers that just answered are asked to change the group; a failed
                 // check says why they are not, and the change waits for the next one.
@@ -388,12 +406,18 @@ impl KafkaChecks {
             }
         };
         log_group_config(sent.as_ref());
+        // Kept in the cluster before the status that rests on it is written.
+        let stored = match &result {
+            Ok(checked) => keep_baseline(client, metrics, app, stored, &checked.baseline).await,
+            Err(_) => stored,
+        };
         let now = Instant::now();
         let mut apps = self.lock();
         let state = apps.entry(uid).or_insert_with(|| AppState {
             namespace: app.namespace().unwrap_or_default(),
             ..AppState::default()
         });
+        state.stored = stored;
         state
             .group_config
             .took_in(app, sent.as_ref().map(|(a, r)| (a, r)));
@@ -456,6 +480,15 @@ impl KafkaChecks {
         });
     }
 
+    /// Forgets every app's baseline, for a process that just became leader: members may have
+    /// joined while another one led, so the check reads the cluster's copy again.
+    pub fn took_lead(&self) {
+        for state in self.lock().values_mut() {
+            state.baseline = None;
+            state.stored = Stored::Unread;
+        }
+    }
+
     /// Whether the step holds state for the app with this uid.
     pub fn tracks(&self, uid: &str) -> bool {
         self.lock().contains_key(uid)
@@ -463,6 +496,70 @@ impl KafkaChecks {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, AppState>> {
         self.apps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// `stored`, read from the cluster while it has not been read yet. A failed read leaves it
+/// unread (read again at the next check); an undecodable copy counts as none, to be replaced.
+async fn load_baseline(
+    client: &Client,
+    metrics: &Metrics,
+    app: &StreamApp,
+    stored: Stored,
+) -> Stored {
+    if stored != Stored::Unread {
+        return stored;
+    }
+    match baseline::read(client, app).await {
+        Ok(copy) => {
+            debug!(
+                found = copy.is_some(),
+                witnessed = copy.as_ref().is_some_and(|b| b.witnessed),
+                "read the stored restore-lag baseline"
+            );
+            Stored::Known(copy)
+        }
+        Err(e) => {
+            warn!(category = e.category(), error = %e, "reading the stored restore-lag baseline failed");
+            metrics.baseline_failed(e.category());
+            match e {
+                BaselineError::Undecodable { .. } => Stored::Known(None),
+                _ => Stored::Unread,
+            }
+        }
+    }
+}
+
+/// Keeps `baseline` in the cluster when it is not what `stored` says the cluster holds; what
+/// the cluster holds after. A failed write is tried again at the next check; meanwhile the
+/// process goes on with the baseline it holds.
+async fn keep_baseline(
+    client: &Client,
+    metrics: &Metrics,
+    app: &StreamApp,
+    stored: Stored,
+    baseline: &Baseline,
+) -> Stored {
+    if !stored.needs(baseline) {
+        return stored;
+    }
+    match baseline::write(client, app, baseline).await {
+        Ok(()) => {
+            debug!(
+                members = baseline.members.len(),
+                witnessed = baseline.witnessed,
+                "stored the restore-lag baseline"
+            );
+            Stored::Known(Some(baseline.clone()))
+        }
+        Err(e) => {
+            warn!(category = e.category(), error = %e, "storing the restore-lag baseline failed");
+            metrics.baseline_failed(e.category());
+            match e {
+                BaselineError::TooLarge { .. } => Stored::Refused(baseline.clone()),
+                _ => stored,
+            }
+        }
     }
 }
 
@@ -617,6 +714,22 @@ spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
             .get(&state_key(&new))
             .and_then(|s| s.baseline.clone());
         assert_eq!(inherited, None);
+    }
+
+    #[test]
+    fn a_new_leader_forgets_the_baselines_it_held_and_reads_the_clusters_again() {
+        let checks = KafkaChecks::new(KafkaSettings::default());
+        let a = app(APP);
+        seed(&checks, &a);
+        checks
+            .lock()
+            .entry(state_key(&a))
+            .and_modify(|s| s.stored = Stored::Known(None));
+        checks.took_lead();
+        let apps = checks.lock();
+        let state = apps.get(&state_key(&a)).unwrap();
+        assert_eq!(state.baseline, None);
+        assert_eq!(state.stored, Stored::Unread);
     }
 
     const S: Duration = Duration::from_secs(1);

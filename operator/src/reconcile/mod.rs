@@ -1,6 +1,7 @@
 //! One reconcile of one StreamApp, stage by stage, each stage a file:
 //!
-//! 1. `observe`: read the app's StatefulSet, pods, budget and referenced objects (I/O);
+//! 1. `observe`: read the app's StatefulSet, pods, budget and referenced objects, and with
+//!    `nodes` the pods lost with their node (I/O);
 //! 2. `kafka`: check the app's Kafka side when due (`pods` says when the pods changed), else
 //!    reuse the last check, and set the group configs of a streams group (`group_config`)
 //!    (I/O, bounded);
@@ -9,14 +10,18 @@
 //! 4. `decide`: the StatefulSet's shape (replicas, update partition) and the disruption
 //!    budget from the spec and what the stages before saw (pure);
 //! 5. build: every child from the spec and the decision (pure, `resources`);
-//! 6. `apply`: server-side apply of the children, growing the volumes first if asked (I/O);
-//! 7. `judge`: problems and every condition's verdict (pure);
+//! 6. `apply`: server-side apply of the children, growing the volumes first if asked, and
+//!    none that `applied` knows would change nothing (I/O);
+//! 7. `judge`: problems and every condition's verdict (pure), with `validation` re-checking
+//!    the stored spec against admission's rules;
 //! 8. `report`: the status, written only when it changed, and Events on transitions (I/O);
 //!    a reset's Events only once the status recording its step is written.
 //!
 //! `context` is what all reconciles share.
 
+pub mod applied;
 mod apply;
+pub mod baseline;
 pub mod context;
 pub mod decide;
 #[cfg(test)]
@@ -26,10 +31,12 @@ pub mod hold;
 pub mod idle;
 pub mod judge;
 pub mod kafka;
+pub mod nodes;
 pub mod observe;
 pub mod pods;
 pub mod report;
 pub mod reset;
+pub mod validation;
 pub mod verdict;
 mod volumes;
 
@@ -107,7 +114,16 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
     if app.spec.paused {
         debug!("paused: children left as they are");
     } else {
-        match apply::apply(ctx, &ns, app, &built, observed.statefulset.as_ref()).await {
+        match apply::apply(
+            ctx,
+            &ns,
+            app,
+            &built,
+            observed.statefulset.as_ref(),
+            observed.pdb.as_ref(),
+        )
+        .await
+        {
             // The applied StatefulSet is newer than the one observed; while the volumes grow
             // the observed one stands.
             Ok(applied) => observed.statefulset = applied.or(observed.statefulset),
@@ -121,8 +137,10 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         }
     }
 
-    let mut problems = judge::problems(&observed, apply_error);
+    let mut problems = judge::problems(&observed, apply_error, now.0);
     problems.extend(kafka.iter().flat_map(judge::kafka_problems));
+    // A stored spec that breaks a rule admission gained since: reported, the rest goes on.
+    problems.extend(validation::problem(app));
     let settings = ctx.kafka.settings();
     let kafka_verdicts = kafka
         .as_ref()
@@ -182,7 +200,12 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         report::publish(ctx, app, n.type_, n.reason, n.note.clone()).await;
     }
 
-    let mut next = if problems.is_empty() { RESYNC } else { RECHECK };
+    // A spec problem changes only with the spec, which the watch sees: no early look.
+    let mut next = if problems.iter().all(validation::is_spec_problem) {
+        RESYNC
+    } else {
+        RECHECK
+    };
     let step_waits = decision
         .rollout
         .as_ref()
@@ -195,6 +218,7 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         .chain(expiry)
         .chain(decision.next_look)
         .chain(reset.next_look)
+        .chain(judge::unschedulable_grace_left(&observed, now.0))
         .chain(stepping)
     {
         next = next.min(soon);

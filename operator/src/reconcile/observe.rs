@@ -1,5 +1,6 @@
 //! The first stage: what the cluster holds for one StreamApp (its StatefulSet, its pods, its
-//! disruption budget, the Secrets and StorageClass its spec names).
+//! disruption budget, the Secrets and StorageClass its spec names, the pods lost with their
+//! node).
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret};
@@ -10,6 +11,7 @@ use kube::{Api, Client, ResourceExt};
 
 use tracing::debug;
 
+use super::nodes::LostPods;
 use crate::crd::StreamApp;
 use crate::error::{Error, Result, kube_err};
 use crate::resources::{app_name, selector_string};
@@ -27,6 +29,8 @@ pub struct Observed {
     pub missing_secrets: Vec<String>,
     /// The StorageClass the spec names, when it does not exist.
     pub missing_storage_class: Option<String>,
+    /// Pods lost with their node (`nodes`).
+    pub lost_pods: LostPods,
 }
 
 /// Secrets a StreamApp's pods need.
@@ -73,6 +77,7 @@ pub async fn observe(client: &Client, app: &StreamApp) -> Result<Observed> {
         .await
         .map_err(kube_err("list", "Pod", &name))?
         .items;
+    let lost_pods = super::nodes::observe(client, &ns, &pods).await?;
     let pdb = Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns)
         .get_opt(&name)
         .await
@@ -106,5 +111,6 @@ pub async fn observe(client: &Client, app: &StreamApp) -> Result<Observed> {
         pdb,
         missing_secrets,
         missing_storage_class,
+        lost_pods,
     })
 }

@@ -62,6 +62,7 @@ pub fn status(
         kafka,
         rollout,
         reset,
+        lost_pods: observed.lost_pods.pods.clone(),
         conditions,
     }
 }
@@ -135,9 +136,17 @@ pub async fn publish_transitions(ctx: &Context, app: &StreamApp, verdicts: &[Ver
             .and_then(|s| s.conditions.iter().find(|c| c.type_ == t))
             .map(|c| (c.status == "True", c.reason.clone()))
     };
+    let message_was = |t: &str| {
+        app.status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == t))
+            .map(|c| c.message.as_str())
+    };
     for v in verdicts {
         let before = was(v.type_);
-        if before.as_ref().map(|(s, r)| (*s, r.as_str())) == Some((v.status, v.reason.as_str())) {
+        if before.as_ref().map(|(s, r)| (*s, r.as_str())) == Some((v.status, v.reason.as_str()))
+            && !more_lost(v, message_was(v.type_))
+        {
             continue;
         }
         let (type_, reason, note) = match (v.type_, v.status) {
@@ -177,6 +186,15 @@ pub async fn publish_transitions(ctx: &Context, app: &StreamApp, verdicts: &[Ver
     }
 }
 
+/// Whether `v` is Degraded for lost pods other than those `before` (its last message) told:
+/// another pod or node lost while the reason stays NodeLost is worth its own Warning.
+fn more_lost(v: &Verdict, before: Option<&str>) -> bool {
+    v.type_ == condition::DEGRADED
+        && v.status
+        && v.reason == super::nodes::NODE_LOST
+        && before.map(super::nodes::told) != Some(super::nodes::told(&v.message))
+}
+
 /// Whether a Processing reason says the app is not processing past every grace.
 fn processing_problem(reason: &str) -> bool {
     ProcessingReason::of(reason).is_some_and(ProcessingReason::is_problem)
@@ -209,6 +227,23 @@ mod tests {
                 .iter()
                 .all(|c| c.observed_generation == Some(3))
         );
+    }
+
+    #[test]
+    fn another_lost_pod_is_news_and_the_same_ones_are_not() {
+        let degraded = |message: &str| Verdict::new(condition::DEGRADED, true, "NodeLost", message);
+        let one = "pod wc-1 was on node n1, which no longer exists. nothing needs doing.";
+        let two = "pod wc-0 was on node n0, which no longer exists; pod wc-1 was on node n1, \
+                   which no longer exists. nothing needs doing.";
+        assert!(!more_lost(&degraded(one), Some(one)));
+        // Another problem told after the lost pods changes nothing about them.
+        assert!(!more_lost(
+            &degraded(&format!("{one}; referenced Secret(s) not found")),
+            Some(one)
+        ));
+        assert!(more_lost(&degraded(two), Some(one)));
+        let other = Verdict::new(condition::DEGRADED, true, "SecretNotFound", "x");
+        assert!(!more_lost(&other, Some("y")));
     }
 
     fn chrono_like(secs: i64) -> k8s_openapi::jiff::Timestamp {

@@ -12,14 +12,11 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 
-use crate::crd::StreamApp;
+use crate::crd::{StreamApp, owned};
 
 /// The field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "kstreams-operator";
-/// Label naming the StreamApp a child object belongs to.
-pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
-/// Label marking objects the operator manages.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub use crate::crd::owned::{INSTANCE_LABEL, MANAGED_BY_LABEL};
 
 /// Labels that select the app's pods; never change for the life of an app (the StatefulSet
 /// selector is immutable).
@@ -33,8 +30,8 @@ pub fn selector_labels(app: &StreamApp) -> BTreeMap<String, String> {
 /// All labels the operator puts on the app's objects.
 pub fn labels(app: &StreamApp) -> BTreeMap<String, String> {
     let mut labels = selector_labels(app);
-    labels.insert("app.kubernetes.io/name".into(), "kafka-streams".into());
-    labels.insert("app.kubernetes.io/component".into(), "streams-app".into());
+    labels.insert(owned::NAME_LABEL.into(), "kafka-streams".into());
+    labels.insert(owned::COMPONENT_LABEL.into(), "streams-app".into());
     labels
 }
 

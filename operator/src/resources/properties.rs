@@ -45,11 +45,10 @@ pub const PROBING_REBALANCE_INTERVAL: &str = "probing.rebalance.interval.ms";
 /// The operator's default for it: Kafka Streams' minimum, not its 10 minutes.
 pub const DEFAULT_PROBING_REBALANCE_INTERVAL_MS: u32 = 60_000;
 
-/// Prefix of every environment variable carrying a Kafka Streams property.
-pub const ENV_PREFIX: &str = "KAFKA_STREAMS_";
+pub use crate::crd::owned::{CONFIG_DIR, ENV_PREFIX, env_name};
 
 /// Kafka Streams' list of client tag keys its standby assignor spreads standbys over.
-pub const RACK_AWARE_ASSIGNMENT_TAGS: &str = "rack.aware.assignment.tags";
+pub const RACK_AWARE_ASSIGNMENT_TAGS: &str = owned::RACK_AWARE_ASSIGNMENT_TAGS.key;
 /// The client tag key that carries the pod's zone: `client.tag.zone`.
 pub const ZONE_TAG: &str = "zone";
 /// The node label the zone comes from, copied onto the pod when it is bound.
@@ -90,6 +89,9 @@ pub fn shared_properties(app: &StreamApp) -> BTreeMap<String, String> {
     // Kafka Streams' default protocol is left unwritten; a value stored in spec.config before
     // admission refused it has been read into `group_protocol` and goes.
     props.remove(owned::GROUP_PROTOCOL.key);
+    // Credentials in a spec stored before admission refused them (reported as InvalidSpec):
+    // the ConfigMap is readable by whoever reads the namespace's ConfigMaps.
+    props.retain(|k, _| !owned::carries_credential(k));
     // Defaults the user may override. Warm-up replicas (KIP-441) take their tasks over only at
     // the next probing rebalance: Kafka Streams' 10 minutes would hold every restore-aware
     // step, the Restoring condition and the disruption budget that long after the warm-up
@@ -124,16 +126,16 @@ pub fn shared_properties(app: &StreamApp) -> BTreeMap<String, String> {
     // Kafka's own default; written only when it differs, as it always was.
     let protocol = spec.kafka.security_protocol();
     if protocol != SecurityProtocol::Plaintext {
-        own("security.protocol", protocol.as_str().to_string());
+        own(owned::SECURITY_PROTOCOL.key, protocol.as_str().to_string());
     }
     if let Some(sasl) = &spec.kafka.sasl {
-        own("sasl.mechanism", sasl.mechanism.name().to_string());
+        own(owned::SASL_MECHANISM.key, sasl.mechanism.name().to_string());
     }
     if tls.and_then(|t| t.ca_cert.as_ref()).is_some() {
-        own("ssl.truststore.type", "PEM".into());
+        own(owned::SSL_TRUSTSTORE_TYPE.key, "PEM".into());
     }
     if tls.and_then(|t| t.client_cert_secret.as_ref()).is_some() {
-        own("ssl.keystore.type", "PEM".into());
+        own(owned::SSL_KEYSTORE_TYPE.key, "PEM".into());
     }
     props
 }
@@ -167,17 +169,6 @@ fn escape(s: &str, is_key: bool) -> String {
         }
     }
     out
-}
-
-/// `client.id` -> `KAFKA_STREAMS_CLIENT_ID`.
-pub fn env_name(property: &str) -> String {
-    let mut name = String::from(ENV_PREFIX);
-    name.extend(property.chars().map(|c| match c {
-        'a'..='z' => c.to_ascii_uppercase(),
-        'A'..='Z' | '0'..='9' => c,
-        _ => '_',
-    }));
-    name
 }
 
 fn plain(name: impl Into<String>, value: impl Into<String>) -> EnvVar {
@@ -223,13 +214,15 @@ fn literal(v: &str) -> String {
 }
 
 /// The application container's environment: downward-API pod identity, every shared
-/// property, the per-pod ones, credentials by Secret reference, then the user's `spec.env`
-/// (which may override any of them by name).
+/// property, the per-pod ones, credentials by Secret reference, then the user's `spec.env`.
+/// Admission refuses `spec.env` names that would override the operator's; one stored before
+/// that still wins by name here (and is reported, see `reconcile::validation`), so an
+/// operator upgrade changes no running app's pods.
 pub fn container_env(app: &StreamApp) -> Vec<EnvVar> {
     let spec = &app.spec;
     let mut env = vec![
-        field("POD_NAME", "metadata.name"),
-        field("POD_NAMESPACE", "metadata.namespace"),
+        field(owned::POD_NAME.name, "metadata.name"),
+        field(owned::POD_NAMESPACE.name, "metadata.namespace"),
     ];
     env.extend(
         shared_properties(app)
@@ -257,28 +250,28 @@ pub fn container_env(app: &StreamApp) -> Vec<EnvVar> {
     if let Some(tls) = &spec.kafka.tls {
         if let Some(ca) = &tls.ca_cert {
             env.push(secret(
-                &env_name("ssl.truststore.certificates"),
+                &env_name(owned::SSL_TRUSTSTORE_CERTIFICATES.key),
                 &ca.name,
                 &ca.key,
             ));
         }
         if let Some(s) = &tls.client_cert_secret {
             env.push(secret(
-                &env_name("ssl.keystore.certificate.chain"),
+                &env_name(owned::SSL_KEYSTORE_CERTIFICATE_CHAIN.key),
                 s,
                 "tls.crt",
             ));
-            env.push(secret(&env_name("ssl.keystore.key"), s, "tls.key"));
+            env.push(secret(&env_name(owned::SSL_KEYSTORE_KEY.key), s, "tls.key"));
         }
     }
     if let Some(sasl) = &spec.kafka.sasl {
         env.push(secret(
-            "KAFKA_SASL_USERNAME",
+            owned::SASL_USERNAME.name,
             &sasl.secret_name,
             &sasl.username_key,
         ));
         env.push(secret(
-            "KAFKA_SASL_PASSWORD",
+            owned::SASL_PASSWORD.name,
             &sasl.secret_name,
             &sasl.password_key,
         ));
@@ -287,7 +280,7 @@ pub fn container_env(app: &StreamApp) -> Vec<EnvVar> {
             _ => "org.apache.kafka.common.security.scram.ScramLoginModule",
         };
         env.push(plain(
-            env_name("sasl.jaas.config"),
+            env_name(owned::SASL_JAAS_CONFIG.key),
             format!(
                 "{module} required username=\"$(KAFKA_SASL_USERNAME)\" password=\"$(KAFKA_SASL_PASSWORD)\";"
             ),
@@ -301,9 +294,6 @@ pub fn container_env(app: &StreamApp) -> Vec<EnvVar> {
     }
     env
 }
-
-/// Where `streams.properties` is mounted in the container.
-pub const CONFIG_DIR: &str = "/etc/kafka-streams";
 
 #[cfg(test)]
 mod tests {
@@ -492,5 +482,30 @@ spec:
             .insert("application.id".into(), "other".into());
         assert_eq!(shared_properties(&app)["application.id"], "orders");
         assert!(props.contains_key(owned::STATE_DIR.key));
+    }
+
+    #[test]
+    fn credentials_stored_before_the_rule_never_reach_the_configmap() {
+        let mut app = app(SASL_APP);
+        for key in [
+            "sasl.jaas.config",
+            "producer.sasl.jaas.config",
+            "ssl.keystore.key",
+            "ssl.key.password",
+            "schema.registry.basic.auth.user.info",
+        ] {
+            app.spec.config.insert(key.into(), "s3cret".into());
+        }
+        app.spec
+            .config
+            .insert("commit.interval.ms".into(), "1000".into());
+        let props = shared_properties(&app);
+        assert!(!props.values().any(|v| v == "s3cret"), "{props:?}");
+        assert_eq!(props["commit.interval.ms"], "1000");
+        assert!(
+            !container_env(&app)
+                .iter()
+                .any(|e| e.value.as_deref() == Some("s3cret"))
+        );
     }
 }

@@ -25,8 +25,7 @@ use crate::crd::{PlacementRule, RetentionPolicy, StreamApp};
 pub const STATE_VOLUME: &str = "state";
 /// Name of the application container.
 pub const CONTAINER: &str = "streams";
-/// Pod template annotation carrying the ConfigMap digest.
-pub const CONFIG_HASH_ANNOTATION: &str = "kstreams.dev/config-hash";
+pub use crate::crd::owned::CONFIG_HASH_ANNOTATION;
 /// StatefulSet annotation carrying the digest of the pod template the operator built: a
 /// differing digest on the live StatefulSet means this apply starts a new rollout.
 pub const TEMPLATE_HASH_ANNOTATION: &str = "kstreams.dev/template-hash";
