@@ -12,8 +12,8 @@
 //! wire makes it allocate for bytes that are not there. Unmutated inputs must decode to what
 //! was encoded.
 //!
-//! Budget: `PROPTEST_CASES` cases per property (default [`DEFAULT_CASES`], about a minute for
-//! the whole file in a debug build on two cores), scaled by the factor in each property's
+//! Budget: `PROPTEST_CASES` cases per property (default [`DEFAULT_CASES`], 14 s for the whole
+//! file in a debug build on two cores), scaled by the factor in each property's
 //! `run` call: 4 for the generated messages, which cover 30 message types, a tenth for SCRAM,
 //! whose key derivation costs milliseconds, a twentieth for members of thousands of
 //! partitions. `PROPTEST_RNG_SEED` replays a run: every property prints the seed it used with
