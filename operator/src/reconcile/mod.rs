@@ -46,7 +46,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use self::context::Context;
 use self::judge::Problem;
@@ -108,6 +108,7 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         now: now.0,
         hold: hold.as_ref(),
     });
+    log_step(&observed, &decision, kafka.as_ref());
     let built = children(app, &decision.shape, &decision.budget);
 
     let mut apply_error = None;
@@ -227,4 +228,45 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         action: Action::requeue(next),
         status_written,
     })
+}
+
+/// Logs a rollout or scale-down step the decision takes, with what the app looked like to
+/// the Kafka step then: the facts a step is taken on are the ones to read when it was wrong.
+fn log_step(
+    observed: &observe::Observed,
+    decision: &decide::Decision,
+    kafka: Option<&kafka::KafkaOutcome>,
+) {
+    let live = observed.statefulset.as_ref();
+    let live_partition = live.map(decide::rollout::live_partition);
+    let live_replicas = live.and_then(|s| s.spec.as_ref()).and_then(|s| s.replicas);
+    let partition_down = decision
+        .shape
+        .partition
+        .zip(live_partition)
+        .is_some_and(|(p, l)| p < l);
+    let replicas_down = live_replicas.is_some_and(|r| decision.shape.replicas < r);
+    if !(partition_down || replicas_down) || decision.shape.held {
+        return;
+    }
+    let status = kafka.and_then(|k| k.status.as_ref());
+    let pods: Vec<String> = status
+        .into_iter()
+        .flat_map(|s| &s.pods)
+        .map(|p| {
+            format!(
+                "{}: members {} active {:?} standby {:?} caught up {:?} restore lag {:?}",
+                p.pod, p.members, p.active_tasks, p.standby_tasks, p.caught_up, p.restore_lag
+            )
+        })
+        .collect();
+    info!(
+        partition = ?decision.shape.partition,
+        replicas = decision.shape.replicas,
+        checked = status.map(|s| s.last_checked.as_str()),
+        group = status.and_then(|s| s.group.as_ref()).map(|g| g.state.as_str()),
+        probing = status.map(|s| s.probing_rebalance_pending),
+        pods = ?pods,
+        "step taken"
+    );
 }

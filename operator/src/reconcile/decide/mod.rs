@@ -180,7 +180,7 @@ pub fn decide(facts: &Facts) -> Decision {
                 let step = Step {
                     name: format!("update {name}-{next}"),
                     wait: settled()
-                        .filter(|w| w.blind || !rollout::free_step(sts, &pods, next))
+                        .filter(|w| w.blind || !rollout::free_step(sts, &pods, next, facts.kafka))
                         .map(|w| Wait {
                             what: format!("{} before {name}-{next} restarts", w.what),
                             // An app-wide wait (the group, warm-ups) is still the wait on

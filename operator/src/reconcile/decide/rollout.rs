@@ -10,6 +10,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
+use super::super::kafka::KafkaOutcome;
 use super::settled::{Wait, is_ready, ordinal};
 use crate::resources::statefulset::REVISION_LABEL;
 
@@ -85,13 +86,32 @@ pub fn live_partition(sts: &StatefulSet) -> i32 {
 }
 
 /// Whether the step to `next` may go ahead although the app is not settled: the pod to
-/// restart is not Ready anyway, so restarting it takes nothing away, and the pods the last
-/// step touched are back. Without this a rollout could never replace a broken revision.
-pub fn free_step(sts: &StatefulSet, pods: &[&Pod], next: i32) -> bool {
+/// restart is not Ready and holds no member of the app's group, so restarting it takes
+/// nothing away, and the pods the last step touched are back. Without this a rollout could
+/// never replace a broken revision. Not being Ready is not enough where the group is known:
+/// every member's readiness drops while the group rebalances (Kafka Streams leaves RUNNING),
+/// and a pod that is only rebalancing still holds tasks whose state would move. A member
+/// of a crashed pod counts until the coordinator drops it (its session timeout).
+pub fn free_step(
+    sts: &StatefulSet,
+    pods: &[&Pod],
+    next: i32,
+    kafka: Option<&KafkaOutcome>,
+) -> bool {
     let name = sts.name_any();
     let partition = live_partition(sts);
     let of = |o: i32| pods.iter().find(|p| ordinal(&name, p) == Some(o));
-    of(next).is_some_and(|p| !is_ready(p))
+    let holds_nothing = |pod: &Pod| {
+        let pod = pod.name_any();
+        kafka
+            .and_then(|k| k.status.as_ref())
+            .and_then(|s| Some((s, s.group.as_ref()?)))
+            .is_none_or(|(status, group)| {
+                group.members.iter().all(|m| m.pod.as_deref() != Some(&pod))
+                    && status.pods.iter().all(|p| p.pod != pod || p.members == 0)
+            })
+    };
+    of(next).is_some_and(|p| !is_ready(p) && holds_nothing(p))
         && pods
             .iter()
             .filter(|p| ordinal(&name, p).is_some_and(|o| o >= partition))

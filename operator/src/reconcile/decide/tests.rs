@@ -402,6 +402,23 @@ fn a_broken_pod_is_replaced_without_waiting_for_the_app_to_settle() {
 }
 
 #[test]
+fn a_pod_unready_while_the_group_rebalances_is_no_free_step() {
+    // wc-2 came back on the new revision and joined: the group rebalanced, and wc-1, which
+    // still has its member and tasks, is not Ready until Kafka Streams is RUNNING again.
+    let pods = vec![at(0, "r1", true), at(1, "r1", false), at(2, "r2", true)];
+    let mut status = stable(&[0, 1, 2]);
+    status.probing_rebalance_pending = true;
+    let d = World::new(wc(""), sts(3, 2, HASH), pods, status).decide();
+    assert_eq!(d.shape.partition, Some(2), "wc-1 is not restarted");
+    let r = d.rollout.unwrap();
+    assert_eq!(r.waiting_on.as_deref(), Some("wc-1"));
+    assert_eq!(
+        r.waiting_for.as_deref(),
+        Some("to be Ready before wc-1 restarts")
+    );
+}
+
+#[test]
 fn a_deleted_pod_at_the_only_revision_is_no_rollout() {
     let mut one = sts(3, 0, HASH);
     one.status.as_mut().unwrap().current_revision = Some("r2".into());
