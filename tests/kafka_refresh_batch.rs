@@ -1,14 +1,21 @@
 //! `kstreams_kafka::check_cluster` against the real broker: the apps of one cluster are
 //! refreshed together with one request of each kind (per broker where the protocol routes it
-//! so), counted on the wire, and each app's result is the one its own `check` gives.
+//! so), counted on the wire, and each app's result is the one its own `check` gives. The
+//! operator's periodic checks go through it: two StreamApps of one cluster are refreshed in
+//! one round.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use integration_tests::Kafka;
+use integration_tests::local_pods::wordcount_app;
+use integration_tests::{Kafka, Operator, TestNamespace, client, wait_for};
 use kstreams_kafka::{
     AppView, Checked, ClientPool, KafkaConnection, PoolConfig, check, check_cluster,
 };
+use kstreams_operator::crd::StreamApp;
+use kstreams_operator::reconcile::kafka::{KafkaSettings, connection};
+use kube::ResourceExt;
+use kube::api::PostParams;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -238,4 +245,95 @@ async fn an_unreachable_cluster_fails_every_app_with_the_same_error() {
     assert_eq!(errors[0].reason(), "KafkaUnreachable", "{}", errors[0]);
     assert!(errors[0].to_string().contains(&bootstrap), "{}", errors[0]);
     assert_eq!(errors[0], errors[1]);
+}
+
+/// Waits until the operator has given both apps the figures of one round (the same
+/// `lastChecked`) other than `after`'s; that `lastChecked`.
+async fn one_round(operator: &Operator, uids: &[String], after: Option<&str>) -> String {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    // Polling cadence of the condition, not a wait for time to pass.
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let seen: Vec<Option<String>> = uids
+            .iter()
+            .map(|u| operator.ctx.kafka.last_checked(u))
+            .collect();
+        if let [Some(a), Some(b)] = &seen[..]
+            && a == b
+            && after != Some(a.as_str())
+        {
+            return a.clone();
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for both apps checked in one round; last: {seen:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_refreshes_two_apps_of_one_cluster_in_one_round() {
+    let kafka = Kafka::new("kround");
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "kround").await;
+    // Long enough that a round is over well before the next one begins.
+    let refresh = Duration::from_secs(15);
+    let operator = Operator::start_with(
+        &client,
+        &ns.name,
+        KafkaSettings {
+            refresh: Some(refresh),
+            ..KafkaSettings::default()
+        },
+    )
+    .await;
+    let apps = ns.api::<StreamApp>();
+    let mut uids = Vec::new();
+    for name in ["one", "two"] {
+        let id = format!("{}.{name}", kafka.prefix);
+        let input = kafka
+            .create_topic(&format!("{name}-in"), PARTITIONS, &[])
+            .await;
+        seed(&kafka, &input, &id).await;
+        // No pods: the group is the committed one, Empty.
+        let mut app = wordcount_app(name, &id, &kafka.bootstrap, &input, "out");
+        app.spec.replicas = 0;
+        let app = apps.create(&PostParams::default(), &app).await.unwrap();
+        uids.push(app.uid().unwrap());
+    }
+    let want = Some(PARTITIONS as i64 * (RECORDS - COMMITTED));
+    for name in ["one", "two"] {
+        wait_for(
+            &apps,
+            name,
+            "its own group's lag in the status",
+            SETTLE,
+            |a| {
+                a.status
+                    .as_ref()
+                    .and_then(|s| s.kafka.as_ref())
+                    .is_some_and(|k| k.group.is_some() && k.processing_lag_total == want)
+            },
+        )
+        .await;
+    }
+
+    // The connection as the operator makes it, which keys its clients.
+    let conn = connection(&client, &apps.get("one").await.unwrap())
+        .await
+        .unwrap();
+    let pool = operator.ctx.kafka.pool();
+    let first = one_round(&operator, &uids, None).await;
+    let before = pool.wire_requests(&conn);
+    let second = one_round(&operator, &uids, Some(&first)).await;
+    let round = sent(&pool.wire_requests(&conn), &before);
+    println!("rounds at {first} and {second}; the second sent {round:?}");
+    assert_eq!(total(&round, "Metadata"), 1, "{round:?}");
+    assert_eq!(total(&round, "OffsetFetch"), 1, "{round:?}");
+    assert_eq!(total(&round, "DescribeGroups"), 1, "{round:?}");
+    assert_eq!(total(&round, "ListGroups"), 1, "{round:?}");
+    for name in ["one", "two"] {
+        let k = apps.get(name).await.unwrap().status.unwrap().kafka.unwrap();
+        assert_eq!(k.processing_lag_total, want, "{name}: {k:?}");
+    }
 }

@@ -17,7 +17,7 @@
 //! `spec.standbyReplicas` (see [`super::group_config`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -29,6 +29,7 @@ use thiserror::Error;
 use tracing::{debug, info, warn};
 
 use super::baseline::{self, BaselineError, Stored};
+use super::cycle::Cycles;
 use super::group_config::{Applied, Refusal};
 use super::pods::PodsSeen;
 use crate::crd::StreamApp;
@@ -194,6 +195,17 @@ struct CheckedFor {
     pods: PodsSeen,
 }
 
+/// Whether a check is due, and how it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// Not yet: the last outcome stands.
+    No,
+    /// At once, alone: something changed, or there is no check yet.
+    Now,
+    /// The periodic check, in the round of the current period.
+    Round,
+}
+
 /// One app's Kafka state.
 #[derive(Debug, Default)]
 struct AppState {
@@ -294,7 +306,9 @@ fn has_member(status: &KafkaStatus, pod: &str) -> bool {
 
 /// The Kafka step of every reconcile: shared clients and each app's state.
 pub struct KafkaChecks {
-    pool: ClientPool,
+    pool: Arc<ClientPool>,
+    /// The rounds the periodic checks of each cluster's apps are made in.
+    cycles: Option<Cycles>,
     settings: KafkaSettings,
     apps: Mutex<HashMap<String, AppState>>,
 }
@@ -303,10 +317,11 @@ impl KafkaChecks {
     /// Checks every app at most once per `settings.refresh` (`None` disables the checks).
     pub fn new(settings: KafkaSettings) -> Self {
         Self {
-            pool: ClientPool::new(PoolConfig {
+            pool: Arc::new(ClientPool::new(PoolConfig {
                 request_timeout: Duration::from_secs(5),
                 ..PoolConfig::default()
-            }),
+            })),
+            cycles: settings.refresh.map(Cycles::new),
             settings,
             apps: Mutex::new(HashMap::new()),
         }
@@ -315,6 +330,17 @@ impl KafkaChecks {
     /// How often each app is checked; `None` when checks are off.
     pub fn refresh(&self) -> Option<Duration> {
         self.settings.refresh
+    }
+
+    /// How long until the next refresh period begins, when every app of a cluster is checked
+    /// in one round; `None` when checks are off.
+    pub fn next_refresh(&self) -> Option<Duration> {
+        self.cycles.as_ref().map(|c| c.until_next(Instant::now()))
+    }
+
+    /// The refresh cycles, for tests that look at them.
+    pub fn cycles(&self) -> Option<&Cycles> {
+        self.cycles.as_ref()
     }
 
     /// The shared clients, for the reset's Kafka steps.
@@ -360,9 +386,18 @@ impl KafkaChecks {
             let stored = state.map(|s| s.stored.clone()).unwrap_or_default();
             (last, own, stored, waits, apply)
         };
-        if let Some((at, seen, outcome)) = &last
-            && !self.due(at.elapsed(), seen, &checked_for, waits.as_ref(), eager)
-        {
+        let due = match &last {
+            Some((at, seen, _)) => self.due(
+                *at,
+                Instant::now(),
+                seen,
+                &checked_for,
+                waits.as_ref(),
+                eager,
+            ),
+            None => Due::Now,
+        };
+        if let (Due::No, Some((_, _, outcome))) = (due, &last) {
             // The same pods as at that check: the clocks it set still apply as they are.
             return Some(KafkaOutcome {
                 waits: waits.unwrap_or_default(),
@@ -375,7 +410,18 @@ impl KafkaChecks {
         let (result, sent) = match connection(client, app).await {
             Ok(conn) => {
                 let view = app_view(app, pods.names());
-                let mut result = check(&self.pool, &conn, &view, start.baseline.as_ref()).await;
+                let round = match (&self.cycles, due) {
+                    (Some(cycles), Due::Round) => {
+                        cycles
+                            .check(&self.pool, &conn, &uid, &view, start.baseline.as_ref())
+                            .await
+                    }
+                    _ => None,
+                };
+                let mut result = match round {
+                    Some(result) => result,
+                    None => check(&self.pool, &conn, &view, start.baseline.as_ref()).await,
+                };
                 if let Ok(checked) = &result
                     && baseline::discarded(&start, &checked.baseline)
                 {
@@ -383,6 +429,9 @@ impl KafkaChecks {
                     // new members' join as seen.
                     debug!("stored restore-lag baseline is of other members: discarded");
                     result = check(&self.pool, &conn, &view, None).await;
+                }
+                if let (Some(cycles), Ok(checked)) = (&self.cycles, &result) {
+                    cycles.checked(&conn, &uid, &view, &checked.baseline);
                 }
                 let result = result.map_err(CheckFailure::from);
                 metrics.kafka_checked(started.elapsed());
@@ -455,29 +504,43 @@ impl KafkaChecks {
         })
     }
 
-    /// Whether a check is due `age` after the last one, made for `seen`, now that the app is
-    /// as `now` says, its clocks as `waits`, and a waiting rollout step asks for checks every
-    /// `eager`.
+    /// Whether a check is due at `time`, and how, after the last one, made at `at` for `seen`,
+    /// now that the app is as `now` says, its clocks as `waits`, and a waiting rollout step asks for
+    /// checks every `eager`: a change is checked at once, alone; the periodic check waits
+    /// for the round of the period, which the last check was made before.
     fn due(
         &self,
-        age: Duration,
+        at: Instant,
+        time: Instant,
         seen: &CheckedFor,
         now: &CheckedFor,
         waits: Option<&Waits>,
         eager: Option<Duration>,
-    ) -> bool {
-        self.settings.refresh.is_none_or(|refresh| age >= refresh)
+    ) -> Due {
+        let age = time.saturating_duration_since(at);
+        if seen != now
             || eager.is_some_and(|e| age >= e)
-            || seen != now
             || waits.is_some_and(|w| w.expired_within(&self.settings, age))
+        {
+            return Due::Now;
+        }
+        match &self.cycles {
+            Some(cycles) if at < cycles.began(time) => Due::Round,
+            Some(_) => Due::No,
+            None => Due::Now,
+        }
     }
 
     /// Drops the state of the apps of `namespace` (every namespace when `None`) whose uid is
     /// not in `live`: they were deleted.
     pub fn forget_deleted(&self, namespace: Option<&str>, live: &HashSet<String>) {
-        self.lock().retain(|uid, state| {
+        let mut apps = self.lock();
+        apps.retain(|uid, state| {
             namespace.is_some_and(|ns| ns != state.namespace) || live.contains(uid)
         });
+        if let Some(cycles) = &self.cycles {
+            cycles.retain(|uid| apps.contains_key(uid));
+        }
     }
 
     /// Forgets every app's baseline, for a process that just became leader: members may have
@@ -492,6 +555,14 @@ impl KafkaChecks {
     /// Whether the step holds state for the app with this uid.
     pub fn tracks(&self, uid: &str) -> bool {
         self.lock().contains_key(uid)
+    }
+
+    /// `lastChecked` of the figures the app with this uid was last given: apps checked in
+    /// one round share it.
+    pub fn last_checked(&self, uid: &str) -> Option<String> {
+        let apps = self.lock();
+        let (_, _, outcome) = apps.get(uid)?.last.as_ref()?;
+        outcome.status.as_ref().map(|s| s.last_checked.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, AppState>> {
@@ -825,27 +896,42 @@ spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
             generation: 1,
             pods: PodsSeen::of(pods),
         };
+        // 5 s into a refresh period.
+        let began = checks.cycles().unwrap().began(Instant::now() + 60 * S);
+        let now = began + 5 * S;
+        let due = |age: Duration, same: &CheckedFor, waits, eager| {
+            checks.due(now - age, now, same, same, waits, eager)
+        };
         let seen = for_pods(&[pod("wc-0", "a", 0)]);
-        assert!(!checks.due(5 * S, &seen, &seen.clone(), None, None));
-        assert!(checks.due(30 * S, &seen, &seen.clone(), None, None));
+        assert_eq!(
+            due(4 * S, &seen, None, None),
+            Due::No,
+            "checked this period"
+        );
+        assert_eq!(
+            due(6 * S, &seen, None, None),
+            Due::Round,
+            "checked last period: the round of this one"
+        );
         // The StatefulSet replaced the pod, or its container restarted: same name.
-        assert!(checks.due(5 * S, &seen, &for_pods(&[pod("wc-0", "b", 0)]), None, None));
-        assert!(checks.due(5 * S, &seen, &for_pods(&[pod("wc-0", "a", 1)]), None, None));
+        let last = |current: &CheckedFor| checks.due(now - 4 * S, now, &seen, current, None, None);
+        assert_eq!(last(&for_pods(&[pod("wc-0", "b", 0)])), Due::Now);
+        assert_eq!(last(&for_pods(&[pod("wc-0", "a", 1)])), Due::Now);
         let respec = CheckedFor {
             generation: 2,
             ..seen.clone()
         };
-        assert!(checks.due(5 * S, &seen, &respec, None, None));
-        // wc-0 reached the grace 1 s ago, on a check 5 s old.
+        assert_eq!(last(&respec), Due::Now);
+        // wc-0 reached the grace 1 s ago, on a check 4 s old.
         let waits = Waits {
             memberless: [("wc-0".to_string(), 11 * S)].into(),
             ..Waits::default()
         };
-        assert!(checks.due(5 * S, &seen, &seen.clone(), Some(&waits), None));
-        assert!(!checks.due(S / 2, &seen, &seen.clone(), Some(&waits), None));
-        // A rollout step waiting on the app to settle looks every 5 s, not every 30 s.
-        assert!(checks.due(5 * S, &seen, &seen.clone(), None, Some(5 * S)));
-        assert!(!checks.due(4 * S, &seen, &seen.clone(), None, Some(5 * S)));
+        assert_eq!(due(4 * S, &seen, Some(&waits), None), Due::Now);
+        assert_eq!(due(S / 2, &seen, Some(&waits), None), Due::No);
+        // A rollout step waiting on the app to settle looks every 5 s, at once.
+        assert_eq!(due(5 * S, &seen, None, Some(5 * S)), Due::Now);
+        assert_eq!(due(4 * S, &seen, None, Some(5 * S)), Due::No);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod applied;
 mod apply;
 pub mod baseline;
 pub mod context;
+pub mod cycle;
 pub mod decide;
 #[cfg(test)]
 mod fixtures;
@@ -212,9 +213,10 @@ pub async fn reconcile(app: &StreamApp, ctx: &Context) -> Result<Reconciled> {
         .as_ref()
         .is_some_and(|r| r.waiting_for.is_some());
     let stepping = step_waits.then_some(STEPPING);
+    // The next refresh period: every app of a cluster comes back together, for one round.
     for soon in ctx
         .kafka
-        .refresh()
+        .next_refresh()
         .into_iter()
         .chain(expiry)
         .chain(decision.next_look)
