@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup demo test up down status lint unit integration test-kafka-compat crd tools bench-reconcile bench-recovery soak deploy-manifests image
+.PHONY: setup demo test up down status lint unit integration test-kafka-compat crd tools bench bench-reconcile bench-memory bench-recovery soak deploy-manifests image
 
 ## Check the toolchains and install the missing Debian packages, before anything builds; fails
 ## within seconds naming what is missing. Everything that builds depends on it.
@@ -67,9 +67,21 @@ status:
 tools:
 	e2e/tools.sh all
 
+## Every benchmark one after the other, one markdown table at the end (e2e/bench.sh): the Kafka
+## refresh bench, the reconcile benchmark at 200 and 1,000 apps, the memory/quiet benchmark.
+## BENCH_ONLY="kafka reconcile memory" runs a subset; logs kept under /tmp/kso-bench.*.
+bench: setup
+	e2e/with-stack.sh e2e/bench.sh
+
 ## Reconcile benchmark (N StreamApps, default 200) against kubectl apply as the floor.
 bench-reconcile:
 	e2e/with-stack.sh e2e/bench-reconcile.sh $(N)
+
+## Memory/quiet benchmark (e2e/bench-memory.sh): BENCH_APPS StreamApps (1000) with seeded Kafka
+## groups, time to all Ready, then RSS, CPU, writes and Kafka checks over a quiet window of
+## BENCH_QUIET_SECONDS (300).
+bench-memory: setup
+	e2e/with-stack.sh e2e/bench-memory.sh
 
 ## Recovery benchmark with the real word count (3 replicas, 1 standby, seeded state): a rolling
 ## update, a restart with and without its volume, a scale-out, RestoreAware beside StatefulSet.

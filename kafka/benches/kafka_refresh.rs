@@ -14,8 +14,12 @@
 //! its own, and deleted at the end.
 //!
 //! Run: `eval "$(e2e/kafka.sh env)"; cargo bench -p kstreams-kafka --bench kafka_refresh`
+//!
+//! With `BENCH_ROWS` naming a file (`make bench`, e2e/bench.sh), the main figures are also
+//! appended to it as tab-separated rows `kafka<TAB>measure<TAB>value<TAB>target`.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use kstreams_kafka::{
@@ -268,7 +272,8 @@ fn show(requests: &Requests) -> String {
 }
 
 /// Min, median and max.
-fn spread(mut times: Vec<Duration>) -> String {
+fn spread(times: &[Duration]) -> String {
+    let mut times = times.to_vec();
     times.sort();
     format!(
         "min {:.1} ms, median {:.1} ms, max {:.1} ms",
@@ -276,6 +281,34 @@ fn spread(mut times: Vec<Duration>) -> String {
         ms(times[times.len() / 2]),
         ms(times[times.len() - 1])
     )
+}
+
+/// The median, as `spread` prints it.
+fn median(times: &[Duration]) -> Duration {
+    let mut times = times.to_vec();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Appends the row `kafka<TAB>measure<TAB>value<TAB>target` to the file `BENCH_ROWS` names,
+/// if it names one (e2e/bench.sh's table); the printed output is unchanged either way.
+fn row(measure: &str, value: &str, target: &str) {
+    let Some(path) = std::env::var_os("BENCH_ROWS").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let line = format!("kafka\t{measure}\t{value}\t{target}\n");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("appending a row to {}: {e}", path.to_string_lossy());
+    }
+}
+
+fn total(requests: &Requests) -> u64 {
+    requests.values().sum()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -290,6 +323,22 @@ fn held(pool: &ClientPool) -> String {
         c.librdkafka_clients,
         threads()
     )
+}
+
+/// The rows of `held`: wire connections (and librdkafka clients, when any) and threads.
+fn held_rows(pool: &ClientPool, what: &str) {
+    let c = pool.open_clients();
+    let clients = if c.librdkafka_clients == 0 {
+        String::new()
+    } else {
+        format!(", {} librdkafka clients", c.librdkafka_clients)
+    };
+    row(
+        &format!("{what}: wire connections"),
+        &format!("{}{clients}", c.wire_connections),
+        "",
+    );
+    row(&format!("{what}: threads"), &threads().to_string(), "");
 }
 
 /// Every result a status with the seeded lag: a refresh that read what it should.
@@ -328,14 +377,26 @@ async fn one_big_app(pool: &ClientPool, conn: &KafkaConnection, big: &AppView) {
         check(pool, conn, big, None).await.expect("refresh");
         times.push(t.elapsed());
     }
-    println!("time per refresh over {TIMED_RUNS} runs: {}", spread(times));
+    println!(
+        "time per refresh over {TIMED_RUNS} runs: {}",
+        spread(&times)
+    );
     let before = pool.wire_requests(conn);
     check(pool, conn, big, None).await.expect("refresh");
-    println!(
-        "requests per refresh: {}",
-        show(&sent(&pool.wire_requests(conn), &before))
-    );
+    let requests = sent(&pool.wire_requests(conn), &before);
+    println!("requests per refresh: {}", show(&requests));
     println!("{}", held(pool));
+    let what = format!("one app of {} partitions", 2 * TOPICS as i32 * PARTITIONS);
+    row(
+        &format!("{what}: median refresh ({TIMED_RUNS} runs)"),
+        &format!("{:.1} ms", ms(median(&times))),
+        "<= 100 ms",
+    );
+    row(
+        &format!("{what}: requests per refresh"),
+        &total(&requests).to_string(),
+        "",
+    );
 }
 
 async fn many_apps(pool: &ClientPool, conn: &KafkaConnection, apps: &[AppView], n: usize) {
@@ -358,15 +419,25 @@ async fn many_apps(pool: &ClientPool, conn: &KafkaConnection, apps: &[AppView], 
     }
     println!(
         "one check_cluster of all {n}, over {CLUSTER_RUNS} runs: {}",
-        spread(times)
+        spread(&times)
     );
     let before = pool.wire_requests(conn);
     check_cluster(pool, conn, &batch).await;
-    println!(
-        "requests per refresh: {}",
-        show(&sent(&pool.wire_requests(conn), &before))
-    );
+    let requests = sent(&pool.wire_requests(conn), &before);
+    println!("requests per refresh: {}", show(&requests));
     println!("{}", held(pool));
+    let what = format!("{n} app{}, one round", if n == 1 { "" } else { "s" });
+    row(
+        &format!("{what}: median refresh ({CLUSTER_RUNS} runs)"),
+        &format!("{:.1} ms", ms(median(&times))),
+        "",
+    );
+    row(
+        &format!("{what}: requests per refresh"),
+        &total(&requests).to_string(),
+        "independent of apps",
+    );
+    held_rows(pool, &what);
 
     let before = pool.wire_requests(conn);
     let t = Instant::now();
@@ -383,6 +454,19 @@ async fn many_apps(pool: &ClientPool, conn: &KafkaConnection, apps: &[AppView], 
         requests.values().sum::<u64>(),
         requests.values().sum::<u64>() as f64 / n as f64
     );
+    if n == APPS {
+        let what = format!("{n} apps, one by one");
+        row(
+            &format!("{what}: total time"),
+            &format!("{:.1} ms", ms(took)),
+            "",
+        );
+        row(
+            &format!("{what}: requests"),
+            &total(&requests).to_string(),
+            "",
+        );
+    }
 }
 
 async fn measure(bootstrap: &str, fixture: &Fixture) {

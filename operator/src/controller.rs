@@ -9,9 +9,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::utils::Backoff;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::watch;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -65,10 +65,15 @@ async fn controller(
     let client = ctx.client.clone();
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={FIELD_MANAGER}"));
     info!(namespace = ns.unwrap_or("<all>"), "starting controller");
-    let controller = Controller::new(
+    let (apps, app_cache) = reflector::store();
+    let app_events = watcher(
         api::<DeserializeGuard<StreamApp>>(&client, ns),
         watcher::Config::default().any_semantic(),
-    );
+    )
+    .modify(trim)
+    .reflect(app_cache)
+    .applied_objects();
+    let controller = Controller::for_stream(app_events, apps);
     let scope = Arc::new(Scope {
         apps: controller.store(),
         ctx,
@@ -114,6 +119,12 @@ async fn controller(
             }
         });
     futures::future::join(run, forget).await;
+}
+
+/// Drops an app's managed fields before it is cached: no reconcile reads them, and as JSON
+/// trees (each field a map entry) they are the larger part of a cached app's memory.
+fn trim<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
 }
 
 /// How long the triggers of one app are gathered before it is reconciled: creating an app
