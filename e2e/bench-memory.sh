@@ -56,26 +56,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# apps_yaml: StreamApps app-<i>, i = 1..BENCH_APPS, each reading its own seeded topic (as
-# e2e/soak.sh's).
-apps_yaml() {
-  local i
-  for ((i = 1; i <= BENCH_APPS; i++)); do
-    cat <<APP
----
-apiVersion: kstreams.dev/v1alpha1
-kind: StreamApp
-metadata: {name: app-$i, namespace: $NS}
-spec:
-  image: example/soak:1
-  replicas: 1
-  applicationId: $PREFIX-app-$i
-  kafka: {bootstrapServers: "$KAFKA_BOOTSTRAP"}
-  topics: {inputs: [$PREFIX-app-$i.in]}
-  placement: {antiAffinity: None, zoneSpread: None}
-APP
-  done
-}
 ready_count() { apps_settled_count "$NS"; }
 apps_ready() { [[ $(ready_count) == "$BENCH_APPS" ]]; }
 metrics_text() { curl -fsS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics"; }
@@ -100,7 +80,7 @@ SEEDED=1
 t=$SECONDS
 "$SEEDER" seed "$PREFIX" "$BENCH_APPS"
 seed_s=$((SECONDS - t))
-apps_yaml >"$WORK/apps.yaml"
+seeded_apps_yaml "$NS" "$PREFIX" 1 "$BENCH_APPS" >"$WORK/apps.yaml"
 kubectl apply --server-side --field-manager kstreams-bench -f "$WORK/apps.yaml" >/dev/null
 
 # The clock starts with the operator, which finds all the apps there at once. kwok's pods never

@@ -68,3 +68,24 @@ stop_daemon() {
   fi
   rm -f "$f"
 }
+
+# seeded_apps_yaml NAMESPACE PREFIX FROM TO: StreamApps PREFIX-app-<i> for i in FROM..TO, named app-<i>,
+# each reading its own seeded topic (`soak_kafka seed PREFIX`; make soak, make bench-memory).
+seeded_apps_yaml() {
+  local ns=$1 prefix=$2 i
+  for ((i = $3; i <= $4; i++)); do
+    cat <<APP
+---
+apiVersion: kstreams.dev/v1alpha1
+kind: StreamApp
+metadata: {name: app-$i, namespace: $ns}
+spec:
+  image: example/soak:1
+  replicas: 1
+  applicationId: $prefix-app-$i
+  kafka: {bootstrapServers: "$KAFKA_BOOTSTRAP"}
+  topics: {inputs: [$prefix-app-$i.in]}
+  placement: {antiAffinity: None, zoneSpread: None}
+APP
+  done
+}

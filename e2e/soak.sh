@@ -186,27 +186,6 @@ stop_operator() {
   return 1
 }
 
-# apps_yaml NAMESPACE PREFIX FROM TO: StreamApps PREFIX-app-<i> for i in FROM..TO, named app-<i>,
-# each reading its own seeded topic (`soak_kafka seed`).
-apps_yaml() {
-  local ns=$1 prefix=$2 i
-  for ((i = $3; i <= $4; i++)); do
-    cat <<APP
----
-apiVersion: kstreams.dev/v1alpha1
-kind: StreamApp
-metadata: {name: app-$i, namespace: $ns}
-spec:
-  image: example/soak:1
-  replicas: 1
-  applicationId: $prefix-app-$i
-  kafka: {bootstrapServers: "$KAFKA_BOOTSTRAP"}
-  topics: {inputs: [$prefix-app-$i.in]}
-  placement: {antiAffinity: None, zoneSpread: None}
-APP
-  done
-}
-
 build() {
   log "building the operator (release) and the Kafka seeder"
   (cd "$REPO_DIR" && cargo build -q --release -p kstreams-operator && cargo build -q -p integration-tests --bin soak_kafka) ||
@@ -226,7 +205,7 @@ memory_soak() {
   KAFKA_PREFIXES+=("$prefix $SOAK_APPS")
   log "memory: seeding $SOAK_APPS apps' topics and groups"
   "$SEEDER" seed "$prefix" "$SOAK_APPS"
-  apps_yaml "$ns" "$prefix" 1 "$SOAK_APPS" >"$WORK/mem-apps.yaml"
+  seeded_apps_yaml "$ns" "$prefix" 1 "$SOAK_APPS" >"$WORK/mem-apps.yaml"
   kubectl apply --server-side --field-manager kstreams-soak -f "$WORK/mem-apps.yaml" >/dev/null
   # The clock starts with the operator, which finds all the apps there at once.
   start_operator mem "$port" "$KUBECONFIG" "$ns"
@@ -328,7 +307,7 @@ churn() {
     [[ -f $WORK/churn.stop ]] && ((next > to)) && break
     kp -n "$ns" patch streamapp "app-$(((r - 1) % 5 + 1))" --type merge \
       -p "{\"spec\":{\"config\":{\"soak.round\":\"$r\"}}}" >/dev/null 2>&1 || true
-    if ((next <= to)) && apps_yaml "$ns" "$prefix" "$next" "$next" | kp apply --server-side --field-manager kstreams-soak -f - >/dev/null 2>&1; then
+    if ((next <= to)) && seeded_apps_yaml "$ns" "$prefix" "$next" "$next" | kp apply --server-side --field-manager kstreams-soak -f - >/dev/null 2>&1; then
       next=$((next + 1))
     fi
     sleep 1
@@ -350,7 +329,7 @@ restart_soak() {
   kp create ns "$ns" >/dev/null
   KAFKA_PREFIXES+=("$prefix $n")
   "$SEEDER" seed "$prefix" "$n"
-  apps_yaml "$ns" "$prefix" 1 "$initial" | kp apply --server-side --field-manager kstreams-soak -f - >/dev/null
+  seeded_apps_yaml "$ns" "$prefix" 1 "$initial" | kp apply --server-side --field-manager kstreams-soak -f - >/dev/null
   start_operator restart "$port" "$PRIVATE_STATE/cluster/admin.kubeconfig" "$ns"
   local pid=$OP_PID
   wait_until 600 "restarts: $initial apps reconciled, pods Ready" all_reconciled "$ns" "$initial" ||
