@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::DeserializeGuard;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::utils::Backoff;
@@ -83,26 +84,29 @@ async fn controller(
         .owns(api::<StatefulSet>(&client, ns), managed.clone())
         // Watched rather than owned: the reconcile skips applying a ConfigMap or Service the
         // watch shows unchanged since the last apply (`reconcile::applied`).
-        .watches(api::<ConfigMap>(&client, ns), managed.clone(), {
+        .watches_stream(children::<ConfigMap>(&client, ns, &managed), {
             let applied = scope.ctx.applied.clone();
-            move |cm: ConfigMap| {
+            move |cm: PartialObjectMeta<ConfigMap>| {
                 applied.saw("ConfigMap", &cm.metadata);
                 owner(&cm)
             }
         })
-        .watches(api::<Service>(&client, ns), managed.clone(), {
+        .watches_stream(children::<Service>(&client, ns, &managed), {
             let applied = scope.ctx.applied.clone();
-            move |svc: Service| {
+            move |svc: PartialObjectMeta<Service>| {
                 applied.saw("Service", &svc.metadata);
                 owner(&svc)
             }
         })
         .owns(api::<PodDisruptionBudget>(&client, ns), managed.clone())
         // Pod conditions (unschedulable, ready) change without touching the StatefulSet spec.
-        .watches(api::<Pod>(&client, ns), managed, |pod: Pod| {
-            let app = pod.labels().get(INSTANCE_LABEL)?.clone();
-            Some(ObjectRef::new(&app).within(&pod.namespace()?))
-        })
+        .watches_stream(
+            children::<Pod>(&client, ns, &managed),
+            |pod: PartialObjectMeta<Pod>| {
+                let app = pod.labels().get(INSTANCE_LABEL)?.clone();
+                Some(ObjectRef::new(&app).within(&pod.namespace()?))
+            },
+        )
         .trigger_backoff(TriggerBackoff::default())
         .with_config(
             kube::runtime::controller::Config::default()
@@ -119,6 +123,25 @@ async fn controller(
             }
         });
     futures::future::join(run, forget).await;
+}
+
+/// The metadata of the operator's children of kind `K`: the triggers read no more, and a
+/// metadata watch still sees every change (a pod's status moves its resourceVersion), while
+/// decoding a fraction of a full pod or StatefulSet for each event and each listed object.
+fn children<K>(
+    client: &Client,
+    ns: Option<&str>,
+    managed: &watcher::Config,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    watcher(api::<PartialObjectMeta<K>>(client, ns), managed.clone()).touched_objects()
 }
 
 /// Drops an app's managed fields before it is cached: no reconcile reads them, and as JSON

@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::crd::StreamApp;
+use crate::crd::StreamAppSummary;
 
 /// Labels of the reconcile counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -172,11 +172,11 @@ impl Metrics {
     }
 }
 
-/// Gauges read from the StreamApp watch cache at scrape time, so deleted apps never linger:
+/// Gauges read from the StreamApps' summary cache at scrape time, so deleted apps never linger:
 /// `kstreams_apps{condition,status}`, `kstreams_app_condition{namespace,name,condition,status}`
 /// and the per-app processing and restore lag.
 #[derive(Debug)]
-pub struct AppGauges(pub Vec<Store<StreamApp>>);
+pub struct AppGauges(pub Vec<Store<StreamAppSummary>>);
 
 impl Collector for AppGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -271,9 +271,10 @@ mod tests {
     use super::*;
 
     fn scrape(apps: &[&str]) -> String {
-        let (store, mut writer) = reflector::store::<StreamApp>();
+        let (store, mut writer) = reflector::store::<StreamAppSummary>();
         for yaml in apps {
-            let app: StreamApp = serde_yaml::from_str(yaml).unwrap();
+            let mut app: StreamAppSummary = serde_yaml::from_str(yaml).unwrap();
+            app.trim();
             writer.apply_watcher_event(&watcher::Event::Apply(app));
         }
         let mut registry = Registry::default();

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use crate::admin::{self, Readiness};
 use crate::cli::RunArgs;
 use crate::controller;
-use crate::crd::StreamApp;
+use crate::crd::StreamAppSummary;
 use crate::metrics::{AppGauges, Metrics};
 use crate::reconcile::context::Context;
 use crate::reconcile::kafka::KafkaSettings;
@@ -139,7 +139,7 @@ fn app_caches(
     client: &Client,
     namespaces: &[String],
     readiness: Arc<Readiness>,
-) -> Vec<reflector::Store<StreamApp>> {
+) -> Vec<reflector::Store<StreamAppSummary>> {
     let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
         vec![None]
     } else {
@@ -149,8 +149,9 @@ fn app_caches(
         .into_iter()
         .map(|ns| {
             let (reader, writer) = reflector::store();
-            let api = controller::api::<StreamApp>(client, ns);
-            let stream = reflector(writer, watcher(api, watcher::Config::default()))
+            let api = controller::api::<StreamAppSummary>(client, ns);
+            let events = watcher(api, watcher::Config::default()).modify(StreamAppSummary::trim);
+            let stream = reflector(writer, events)
                 .default_backoff()
                 .touched_objects()
                 .for_each(|_| async {});

@@ -4,11 +4,13 @@ pub mod owned;
 pub mod rules;
 mod spec;
 mod status;
+mod summary;
 
 pub use spec::*;
 pub use status::{
     LostPod, NodeLoss, ResetPhase, ResetStatus, ResetStep, RolloutStatus, StreamAppStatus,
 };
+pub use summary::{StreamAppSummary, SummaryCondition, SummaryKafka, SummaryStatus};
 
 use kube::{CustomResourceExt, ResourceExt};
 

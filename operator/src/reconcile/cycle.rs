@@ -22,8 +22,10 @@ use tracing::debug;
 
 /// What an app was checked with in a round, and what the round found.
 type Entry = (AppView, Option<Baseline>, Result<Checked, KafkaError>);
-/// A round's results by app uid.
-type Results = Arc<HashMap<String, Entry>>;
+/// A round's results by app uid, each taken out by its app: a period has one round check per
+/// app (the check it takes counts as this period's), and what is taken is not kept twice
+/// for the rest of the period.
+type Results = Arc<Mutex<HashMap<String, Entry>>>;
 /// A round that every reconcile of its period awaits, whichever of them started it.
 type Round = Shared<BoxFuture<'static, Results>>;
 
@@ -101,8 +103,12 @@ impl Cycles {
             }
         };
         let results = round.await;
-        match results.get(uid) {
-            Some((v, b, result)) if v == view && b.as_ref() == baseline => Some(result.clone()),
+        let taken = results
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+        match taken {
+            Some((v, b, result)) if v == *view && b.as_ref() == baseline => Some(result),
             _ => None,
         }
     }
@@ -178,7 +184,7 @@ fn start(
             .zip(results)
             .map(|((uid, (v, b)), r)| (uid, (v, b, r)))
             .collect();
-        Arc::new(results)
+        Arc::new(Mutex::new(results))
     });
     async move { task.await.unwrap_or_default() }
         .boxed()

@@ -27,9 +27,19 @@ pub struct Problem {
 /// every new app and every scale-up.
 pub const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(30);
 
-/// The pods unschedulable at `now`, by name, with the scheduler's message and how long
-/// they have been so.
-fn unschedulable(observed: &Observed, now: Timestamp) -> Vec<(String, String, Duration)> {
+/// The grace of a pod that waits only for its state volume's claim to bind. On a busy
+/// cluster the PV controller binds claims one after another: creating 1,000 apps at once,
+/// 732 of them waited past [`UNSCHEDULABLE_GRACE`] and raised a Warning, then `Recovered`,
+/// for a wait nobody could act on. A claim that does not bind at all still shows after this
+/// longer grace (and on the claim's own Events).
+pub const UNBOUND_CLAIM_GRACE: Duration = Duration::from_secs(300);
+
+/// What kube-scheduler's volume binding says of a pod whose claims are not bound yet.
+const UNBOUND_CLAIMS: &str = "unbound immediate PersistentVolumeClaims";
+
+/// The pods unschedulable at `now`, by name, with the scheduler's message, how long they
+/// have been so and their grace.
+fn unschedulable(observed: &Observed, now: Timestamp) -> Vec<(String, String, Duration, Duration)> {
     observed
         .pods
         .iter()
@@ -55,23 +65,31 @@ fn unschedulable(observed: &Observed, now: Timestamp) -> Vec<(String, String, Du
                 .as_ref()
                 .and_then(|t| Duration::try_from(now.duration_since(t.0)).ok())
                 .unwrap_or(Duration::MAX);
+            let message = cond
+                .message
+                .clone()
+                .unwrap_or_else(|| "unschedulable".into());
+            let grace = if message.contains(UNBOUND_CLAIMS) {
+                UNBOUND_CLAIM_GRACE
+            } else {
+                UNSCHEDULABLE_GRACE
+            };
             Some((
                 pod.metadata.name.clone().unwrap_or_else(|| "?".into()),
-                cond.message
-                    .clone()
-                    .unwrap_or_else(|| "unschedulable".into()),
+                message,
                 since,
+                grace,
             ))
         })
         .collect()
 }
 
-/// When a pod unschedulable for less than [`UNSCHEDULABLE_GRACE`] reaches it: the app must
-/// be looked at again then, as nothing else may change.
+/// When a pod unschedulable for less than its grace reaches it: the app must be looked at
+/// again then, as nothing else may change.
 pub fn unschedulable_grace_left(observed: &Observed, now: Timestamp) -> Option<Duration> {
     unschedulable(observed, now)
         .into_iter()
-        .filter_map(|(_, _, since)| UNSCHEDULABLE_GRACE.checked_sub(since))
+        .filter_map(|(_, _, since, grace)| grace.checked_sub(since))
         .filter(|left| !left.is_zero())
         .min()
 }
@@ -106,8 +124,8 @@ pub fn problems(observed: &Observed, apply_error: Option<Problem>, now: Timestam
     }
     let unschedulable: Vec<String> = unschedulable(observed, now)
         .into_iter()
-        .filter(|(_, _, since)| *since >= UNSCHEDULABLE_GRACE)
-        .map(|(pod, message, _)| format!("{pod}: {message}"))
+        .filter(|(_, _, since, grace)| since >= grace)
+        .map(|(pod, message, _, _)| format!("{pod}: {message}"))
         .collect();
     if !unschedulable.is_empty() {
         out.push(Problem {
@@ -1046,7 +1064,7 @@ mod tests {
         use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
         let now = Timestamp::now();
-        let pending_for = |secs: i64| Pod {
+        let pending_for = |secs: i64, message: &str| Pod {
             metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                 name: Some("wc-0".into()),
                 ..Default::default()
@@ -1056,7 +1074,7 @@ mod tests {
                     type_: "PodScheduled".into(),
                     status: "False".into(),
                     reason: Some("Unschedulable".into()),
-                    message: Some("pod has unbound immediate PersistentVolumeClaims".into()),
+                    message: Some(message.into()),
                     last_transition_time: Some(Time(
                         now - k8s_openapi::jiff::SignedDuration::from_secs(secs),
                     )),
@@ -1066,8 +1084,10 @@ mod tests {
             }),
             ..Pod::default()
         };
+        let no_node =
+            "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.";
         let fresh = Observed {
-            pods: vec![pending_for(5)],
+            pods: vec![pending_for(5, no_node)],
             ..sts(1, 0)
         };
         assert_eq!(problems(&fresh, None, now), vec![]);
@@ -1076,13 +1096,35 @@ mod tests {
             Some(UNSCHEDULABLE_GRACE - Duration::from_secs(5))
         );
         let stuck = Observed {
-            pods: vec![pending_for(31)],
+            pods: vec![pending_for(31, no_node)],
             ..sts(1, 0)
         };
         let found = problems(&stuck, None, now);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].reason, "PodsUnschedulable");
-        assert!(found[0].message.starts_with("wc-0: pod has unbound"));
+        assert!(found[0].message.starts_with("wc-0: 0/3 nodes"));
         assert_eq!(unschedulable_grace_left(&stuck, now), None);
+        // Waiting for its claim to bind, a pod gets the longer grace.
+        let unbound = "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+        let binding = Observed {
+            pods: vec![pending_for(31, unbound)],
+            ..sts(1, 0)
+        };
+        assert_eq!(problems(&binding, None, now), vec![]);
+        assert_eq!(
+            unschedulable_grace_left(&binding, now),
+            Some(UNBOUND_CLAIM_GRACE - Duration::from_secs(31))
+        );
+        let never_bound = Observed {
+            pods: vec![pending_for(301, unbound)],
+            ..sts(1, 0)
+        };
+        let found = problems(&never_bound, None, now);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0]
+                .message
+                .starts_with("wc-0: 0/3 nodes are available: pod has unbound")
+        );
     }
 }

@@ -310,7 +310,9 @@ pub struct KafkaChecks {
     /// The rounds the periodic checks of each cluster's apps are made in.
     cycles: Option<Cycles>,
     settings: KafkaSettings,
-    apps: Mutex<HashMap<String, AppState>>,
+    /// Boxed: an `AppState` is over a kilobyte, and a map's table holds room for more
+    /// entries than it has.
+    apps: Mutex<HashMap<String, Box<AppState>>>,
 }
 
 impl KafkaChecks {
@@ -462,9 +464,11 @@ impl KafkaChecks {
         };
         let now = Instant::now();
         let mut apps = self.lock();
-        let state = apps.entry(uid).or_insert_with(|| AppState {
-            namespace: app.namespace().unwrap_or_default(),
-            ..AppState::default()
+        let state = apps.entry(uid).or_insert_with(|| {
+            Box::new(AppState {
+                namespace: app.namespace().unwrap_or_default(),
+                ..AppState::default()
+            })
         });
         state.stored = stored;
         state
@@ -565,7 +569,7 @@ impl KafkaChecks {
         outcome.status.as_ref().map(|s| s.last_checked.clone())
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, AppState>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Box<AppState>>> {
         self.apps.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -754,7 +758,7 @@ spec: {image: wc:1, kafka: {bootstrapServers: 'k:9092'}}
             }),
             ..AppState::default()
         };
-        checks.lock().insert(state_key(app), state);
+        checks.lock().insert(state_key(app), Box::new(state));
     }
 
     #[test]
